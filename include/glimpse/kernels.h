@@ -1,0 +1,72 @@
+// Numeric kernels that the models call. Activations are float32, row-major; weights are read in
+// their stored dtype (f32, f16 or bf16) without a widened copy. Faster implementations (SIMD,
+// quantized types) replace the bodies in src/kernels/ and keep these signatures.
+#pragma once
+
+#include <cstdint>
+
+#include "glimpse/tensor.h"
+#include "glimpse/thread_pool.h"
+
+namespace glimpse::kernels {
+
+// y[n_rows, out] = x[n_rows, in] @ weight[out, in]^T (+ bias[out] when bias is not null).
+// `weight` must be rank 2; `bias` may be any dtype and has `out` elements.
+void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
+            const TensorView* bias, float* y);
+
+// Per row of x[n_rows, dim]: y = x / sqrt(mean(x^2) + eps) * weight. y may alias x.
+void rms_norm(ThreadPool& pool, const float* x, std::int64_t n_rows, std::int64_t dim,
+              const TensorView& weight, float eps, float* y);
+
+// Per row of x[n_rows, dim]: y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased
+// variance as torch.nn.LayerNorm computes it. y may alias x.
+void layer_norm(ThreadPool& pool, const float* x, std::int64_t n_rows, std::int64_t dim,
+                const TensorView& weight, const TensorView& bias, float eps, float* y);
+
+// Rotary position embedding in the rotate-half convention of Hugging Face LLaMA checkpoints:
+// for each head, dimension i < head_dim/2 pairs with i + head_dim/2 and is rotated by the angle
+// position * inv_freq[i]. x is [n_tokens, n_heads, head_dim]; token t has position
+// start_pos + t. cos_table and sin_table are [n_positions, head_dim/2].
+void rope_rotate_half(float* x, std::int64_t n_tokens, std::int64_t n_heads, std::int64_t head_dim,
+                      std::int64_t start_pos, const float* cos_table, const float* sin_table);
+
+// In-place softmax over x[n], subtracting the maximum first.
+void softmax(float* x, std::int64_t n);
+
+// Layout of keys and values for attention(): element (head h, row r, dim d) sits at
+// base[h * head_stride + r * head_dim + d], i.e. [n_kv_heads][capacity][head_dim].
+struct KvLayout {
+  const float* keys = nullptr;
+  const float* values = nullptr;
+  std::int64_t head_stride = 0;  // capacity * head_dim
+};
+
+struct AttentionShape {
+  std::int64_t n_tokens = 0;    // queries in this call
+  std::int64_t n_heads = 0;     // query heads
+  std::int64_t n_kv_heads = 0;  // key/value heads; n_heads must be a multiple of it
+  std::int64_t head_dim = 0;
+  std::int64_t start_pos = 0;   // position of the first query; rows before it are cached
+  bool causal = true;           // causal: query t sees rows 0..start_pos+t; else all n_kv_rows
+  std::int64_t n_kv_rows = 0;   // rows visible to a non-causal query
+  float scale = 1.0f;           // applied to q·k
+};
+
+// out[t, h*head_dim + d] = sum_r softmax_r(scale * q_t,h · k_r,g) v_r,g[d], where the kv head
+// is g = h / (n_heads / n_kv_heads). q is [n_tokens, n_heads, head_dim].
+void attention(ThreadPool& pool, const float* q, const KvLayout& kv, const AttentionShape& shape,
+               float* out);
+
+// Elementwise activations, in place over x[n].
+void gelu_erf(ThreadPool& pool, float* x, std::int64_t n);    // 0.5 x (1 + erf(x / sqrt 2))
+void gelu_tanh(ThreadPool& pool, float* x, std::int64_t n);   // the tanh approximation
+void quick_gelu(ThreadPool& pool, float* x, std::int64_t n);  // x * sigmoid(1.702 x)
+
+// gate[i] = silu(gate[i]) * up[i] over n elements: the gated MLP of LLaMA.
+void silu_mul(ThreadPool& pool, float* gate, const float* up, std::int64_t n);
+
+// x[i] += y[i].
+void add(ThreadPool& pool, float* x, const float* y, std::int64_t n);
+
+}  // namespace glimpse::kernels

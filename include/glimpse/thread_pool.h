@@ -1,0 +1,53 @@
+// A fixed set of worker threads that split loops into contiguous ranges.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace glimpse {
+
+class ThreadPool {
+ public:
+  // Starts `n_threads - 1` workers; the calling thread is the last participant. Zero means one
+  // thread per hardware thread.
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls body(begin, end) over a partition of [0, n) into ranges of at least `min_chunk`
+  // items, and returns when every range is done. `body` must not throw and must not call
+  // parallel_for on the same pool. Calls from several threads at once are serialised.
+  void parallel_for(std::int64_t n, std::int64_t min_chunk,
+                    const std::function<void(std::int64_t begin, std::int64_t end)>& body);
+
+ private:
+  void worker_loop(int worker_index);
+  void run_chunks();
+
+  int n_threads_ = 1;
+  std::vector<std::thread> workers_;
+
+  std::mutex call_mutex_;  // one parallel_for at a time
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable work_done_;
+  std::uint64_t generation_ = 0;
+  int active_workers_ = 0;
+  bool stopping_ = false;
+
+  // The job of the current generation.
+  const std::function<void(std::int64_t, std::int64_t)>* body_ = nullptr;
+  std::int64_t n_items_ = 0;
+  std::int64_t chunk_size_ = 1;
+  std::int64_t n_chunks_ = 0;
+  std::int64_t next_chunk_ = 0;  // guarded by mutex_
+};
+
+}  // namespace glimpse

@@ -1,0 +1,175 @@
+#include "models/llama.h"
+
+#include <cmath>
+#include <string>
+
+#include "glimpse/kernels.h"
+
+namespace glimpse {
+namespace {
+
+const TensorView* bias_ptr(const std::optional<TensorView>& bias) { return bias ? &*bias : nullptr; }
+
+Result<LlamaLayerWeights> load_layer(const WeightLoader& weights, const LlamaConfig& config,
+                                     std::int64_t index) {
+  const std::int64_t hidden = config.hidden_size;
+  const std::int64_t q_dim = config.num_attention_heads * config.head_dim;
+  const std::int64_t kv_dim = config.num_key_value_heads * config.head_dim;
+  const std::int64_t inner = config.intermediate_size;
+  const std::string prefix = "language_model.model.layers." + std::to_string(index) + ".";
+  auto get = [&](const std::string& name, std::initializer_list<std::int64_t> shape) {
+    return weights.get(prefix + name, shape);
+  };
+  LlamaLayerWeights layer;
+  GLIMPSE_ASSIGN_OR_RETURN(layer.input_norm, get("input_layernorm.weight", {hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.q_weight, get("self_attn.q_proj.weight", {q_dim, hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.k_weight, get("self_attn.k_proj.weight", {kv_dim, hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.v_weight, get("self_attn.v_proj.weight", {kv_dim, hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.o_weight, get("self_attn.o_proj.weight", {hidden, q_dim}));
+  if (config.attention_bias) {
+    GLIMPSE_ASSIGN_OR_RETURN(layer.q_bias, get("self_attn.q_proj.bias", {q_dim}));
+    GLIMPSE_ASSIGN_OR_RETURN(layer.k_bias, get("self_attn.k_proj.bias", {kv_dim}));
+    GLIMPSE_ASSIGN_OR_RETURN(layer.v_bias, get("self_attn.v_proj.bias", {kv_dim}));
+    GLIMPSE_ASSIGN_OR_RETURN(layer.o_bias, get("self_attn.o_proj.bias", {hidden}));
+  }
+  GLIMPSE_ASSIGN_OR_RETURN(layer.post_attention_norm, get("post_attention_layernorm.weight", {hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.gate_weight, get("mlp.gate_proj.weight", {inner, hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.up_weight, get("mlp.up_proj.weight", {inner, hidden}));
+  GLIMPSE_ASSIGN_OR_RETURN(layer.down_weight, get("mlp.down_proj.weight", {hidden, inner}));
+  if (config.mlp_bias) {
+    GLIMPSE_ASSIGN_OR_RETURN(layer.gate_bias, get("mlp.gate_proj.bias", {inner}));
+    GLIMPSE_ASSIGN_OR_RETURN(layer.up_bias, get("mlp.up_proj.bias", {inner}));
+    GLIMPSE_ASSIGN_OR_RETURN(layer.down_bias, get("mlp.down_proj.bias", {hidden}));
+  }
+  return layer;
+}
+
+}  // namespace
+
+Result<LlamaModel> LlamaModel::load(const WeightLoader& weights, const LlamaConfig& config) {
+  LlamaModel model;
+  model.config_ = config;
+  const std::int64_t hidden = config.hidden_size;
+  const std::int64_t vocab = config.vocab_size;
+  GLIMPSE_ASSIGN_OR_RETURN(model.embed_tokens_,
+                           weights.get("language_model.model.embed_tokens.weight", {vocab, hidden}));
+  for (std::int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    GLIMPSE_ASSIGN_OR_RETURN(LlamaLayerWeights layer, load_layer(weights, config, i));
+    model.layers_.push_back(layer);
+  }
+  GLIMPSE_ASSIGN_OR_RETURN(model.final_norm_, weights.get("language_model.model.norm.weight", {hidden}));
+  if (config.tie_word_embeddings) {
+    model.lm_head_ = model.embed_tokens_;
+  } else {
+    GLIMPSE_ASSIGN_OR_RETURN(model.lm_head_, weights.get("language_model.lm_head.weight", {vocab, hidden}));
+  }
+
+  // Rotary inverse frequencies in double; the cos/sin tables built from them per call stay
+  // within float rounding of the float64 reference at every position.
+  const std::int64_t half = config.head_dim / 2;
+  for (std::int64_t i = 0; i < half; ++i) {
+    model.inv_freq_.push_back(std::pow(config.rope_theta, -static_cast<double>(2 * i) /
+                                                              static_cast<double>(config.head_dim)));
+  }
+  return model;
+}
+
+std::vector<float> LlamaModel::forward(ThreadPool& pool, std::span<const float> embeddings,
+                                       std::int64_t start_pos, KvCache& cache, LogitsMode mode) const {
+  const std::int64_t hidden = config_.hidden_size;
+  const std::int64_t n_tokens = static_cast<std::int64_t>(embeddings.size()) / hidden;
+  const std::int64_t half = config_.head_dim / 2;
+
+  // Rotary tables for this call's positions only: [n_tokens, head_dim/2].
+  std::vector<float> cos_table(static_cast<std::size_t>(n_tokens * half));
+  std::vector<float> sin_table(cos_table.size());
+  for (std::int64_t t = 0; t < n_tokens; ++t) {
+    for (std::int64_t i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(start_pos + t) * inv_freq_[static_cast<std::size_t>(i)];
+      cos_table[static_cast<std::size_t>(t * half + i)] = static_cast<float>(std::cos(angle));
+      sin_table[static_cast<std::size_t>(t * half + i)] = static_cast<float>(std::sin(angle));
+    }
+  }
+
+  std::vector<float> hidden_state(embeddings.begin(), embeddings.end());
+  for (std::int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
+    run_layer(pool, layer, hidden_state, n_tokens, start_pos, cache, cos_table, sin_table);
+  }
+  cache.set_n_valid(start_pos + n_tokens);
+  if (mode == LogitsMode::kNone) return {};
+
+  // Final norm and lm_head over the rows that need logits.
+  const std::int64_t first_row = mode == LogitsMode::kLast ? n_tokens - 1 : 0;
+  const std::int64_t n_rows = n_tokens - first_row;
+  const float* rows = hidden_state.data() + first_row * hidden;
+  std::vector<float> normed(static_cast<std::size_t>(n_rows * hidden));
+  kernels::rms_norm(pool, rows, n_rows, hidden, final_norm_, static_cast<float>(config_.rms_norm_eps),
+                    normed.data());
+  std::vector<float> logits(static_cast<std::size_t>(n_rows * config_.vocab_size));
+  kernels::linear(pool, normed.data(), n_rows, lm_head_, nullptr, logits.data());
+  return logits;
+}
+
+void LlamaModel::run_layer(ThreadPool& pool, std::int64_t index, std::vector<float>& hidden_state,
+                           std::int64_t n_tokens, std::int64_t start_pos, KvCache& cache,
+                           const std::vector<float>& cos_table, const std::vector<float>& sin_table) const {
+  const LlamaLayerWeights& layer = layers_[static_cast<std::size_t>(index)];
+  const std::int64_t hidden = config_.hidden_size;
+  const std::int64_t n_heads = config_.num_attention_heads;
+  const std::int64_t n_kv_heads = config_.num_key_value_heads;
+  const std::int64_t head_dim = config_.head_dim;
+  const std::int64_t q_dim = n_heads * head_dim;
+  const std::int64_t kv_dim = n_kv_heads * head_dim;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const auto rows = static_cast<std::size_t>(n_tokens);
+
+  // Attention block: x = x + o_proj(attention(rope(q), rope(k), v)) over input_layernorm(x).
+  std::vector<float> normed(rows * hidden);
+  kernels::rms_norm(pool, hidden_state.data(), n_tokens, hidden, layer.input_norm, eps, normed.data());
+  std::vector<float> q(rows * q_dim), k(rows * kv_dim), v(rows * kv_dim);
+  kernels::linear(pool, normed.data(), n_tokens, layer.q_weight, bias_ptr(layer.q_bias), q.data());
+  kernels::linear(pool, normed.data(), n_tokens, layer.k_weight, bias_ptr(layer.k_bias), k.data());
+  kernels::linear(pool, normed.data(), n_tokens, layer.v_weight, bias_ptr(layer.v_bias), v.data());
+  // q is [n_tokens, n_heads, head_dim] and k is [n_tokens, n_kv_heads, head_dim]; the tables'
+  // row 0 is position start_pos, so the kernel gets start position 0.
+  kernels::rope_rotate_half(q.data(), n_tokens, n_heads, head_dim, 0, cos_table.data(), sin_table.data());
+  kernels::rope_rotate_half(k.data(), n_tokens, n_kv_heads, head_dim, 0, cos_table.data(), sin_table.data());
+
+  // Write this call's keys and values to cache rows start_pos.. in [kv_head][position][dim] order.
+  float* cache_keys = cache.keys(index);
+  float* cache_values = cache.values(index);
+  const std::int64_t head_stride = cache.capacity() * head_dim;
+  for (std::int64_t t = 0; t < n_tokens; ++t) {
+    for (std::int64_t g = 0; g < n_kv_heads; ++g) {
+      const std::int64_t src = (t * n_kv_heads + g) * head_dim;
+      const std::int64_t dst = g * head_stride + (start_pos + t) * head_dim;
+      std::copy(k.begin() + src, k.begin() + src + head_dim, cache_keys + dst);
+      std::copy(v.begin() + src, v.begin() + src + head_dim, cache_values + dst);
+    }
+  }
+
+  kernels::AttentionShape shape;
+  shape.n_tokens = n_tokens;
+  shape.n_heads = n_heads;
+  shape.n_kv_heads = n_kv_heads;
+  shape.head_dim = head_dim;
+  shape.start_pos = start_pos;
+  shape.causal = true;
+  shape.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  std::vector<float> attended(rows * q_dim);
+  kernels::attention(pool, q.data(), {cache_keys, cache_values, head_stride}, shape, attended.data());
+  kernels::linear(pool, attended.data(), n_tokens, layer.o_weight, bias_ptr(layer.o_bias), normed.data());
+  kernels::add(pool, hidden_state.data(), normed.data(), n_tokens * hidden);
+
+  // MLP block: x = x + down(silu(gate(y)) * up(y)) with y = post_attention_layernorm(x).
+  kernels::rms_norm(pool, hidden_state.data(), n_tokens, hidden, layer.post_attention_norm, eps, normed.data());
+  const std::int64_t inner = config_.intermediate_size;
+  std::vector<float> gate(rows * inner), up(rows * inner);
+  kernels::linear(pool, normed.data(), n_tokens, layer.gate_weight, bias_ptr(layer.gate_bias), gate.data());
+  kernels::linear(pool, normed.data(), n_tokens, layer.up_weight, bias_ptr(layer.up_bias), up.data());
+  kernels::silu_mul(pool, gate.data(), up.data(), n_tokens * inner);
+  kernels::linear(pool, gate.data(), n_tokens, layer.down_weight, bias_ptr(layer.down_bias), normed.data());
+  kernels::add(pool, hidden_state.data(), normed.data(), n_tokens * hidden);
+}
+
+}  // namespace glimpse

@@ -1,0 +1,50 @@
+// LLaMA-family decoder (transformers' LlamaForCausalLM) over a preallocated KV cache.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "glimpse/llava.h"
+#include "glimpse/llava_config.h"
+#include "glimpse/status.h"
+#include "glimpse/tensor.h"
+#include "glimpse/thread_pool.h"
+#include "models/weights.h"
+
+namespace glimpse {
+
+struct LlamaLayerWeights {
+  TensorView input_norm;
+  TensorView q_weight, k_weight, v_weight, o_weight;
+  std::optional<TensorView> q_bias, k_bias, v_bias, o_bias;  // attention_bias
+  TensorView post_attention_norm;
+  TensorView gate_weight, up_weight, down_weight;
+  std::optional<TensorView> gate_bias, up_bias, down_bias;  // mlp_bias
+};
+
+class LlamaModel {
+ public:
+  static Result<LlamaModel> load(const WeightLoader& weights, const LlamaConfig& config);
+
+  const TensorView& token_embedding() const { return embed_tokens_; }
+
+  // See LlavaModel::forward. Arguments are validated by the caller.
+  std::vector<float> forward(ThreadPool& pool, std::span<const float> embeddings,
+                             std::int64_t start_pos, KvCache& cache, LogitsMode mode) const;
+
+ private:
+  void run_layer(ThreadPool& pool, std::int64_t index, std::vector<float>& hidden,
+                 std::int64_t n_tokens, std::int64_t start_pos, KvCache& cache,
+                 const std::vector<float>& cos_table, const std::vector<float>& sin_table) const;
+
+  LlamaConfig config_;
+  TensorView embed_tokens_;
+  TensorView final_norm_;
+  TensorView lm_head_;
+  std::vector<LlamaLayerWeights> layers_;
+  std::vector<double> inv_freq_;  // rope_theta^(-2i/head_dim), i < head_dim/2
+};
+
+}  // namespace glimpse

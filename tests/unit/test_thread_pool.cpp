@@ -1,0 +1,44 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+#include "glimpse/thread_pool.h"
+
+namespace glimpse {
+namespace {
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  ThreadPool pool(4);
+  for (std::int64_t n : {1, 3, 17, 1000, 4097}) {
+    std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+    pool.parallel_for(n, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) hits[static_cast<std::size_t>(i)]++;
+    });
+    for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+  }
+}
+
+TEST(ThreadPool, ZeroItemsCallsNothing) {
+  ThreadPool pool(3);
+  bool called = false;
+  pool.parallel_for(0, 1, [&](std::int64_t, std::int64_t) { called = true; });
+  EXPECT_FALSE(called);
+}
+
+TEST(ThreadPool, DefaultSizeUsesHardwareThreads) {
+  ThreadPool pool;
+  EXPECT_GE(pool.size(), 1);
+}
+
+TEST(ThreadPool, ManyCallsInARow) {
+  ThreadPool pool(4);
+  std::atomic<std::int64_t> total{0};
+  for (int call = 0; call < 2000; ++call) {
+    pool.parallel_for(64, 1, [&](std::int64_t begin, std::int64_t end) { total += end - begin; });
+  }
+  EXPECT_EQ(total.load(), 2000 * 64);
+}
+
+}  // namespace
+}  // namespace glimpse
