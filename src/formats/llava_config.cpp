@@ -195,6 +195,12 @@ ClipVisionConfig llava_default_vision() {
 }
 
 Status parse_feature_selection(const Object& root, LlavaConfig& config) {
+  const auto layer_it = root.json->find("vision_feature_layer");
+  if (layer_it != root.json->end() && layer_it->is_array()) {
+    return unsupported(root, "vision_feature_layer",
+                       "is a list " + layer_it->dump().substr(0, 40) +
+                           "; glimpse implements a single feature layer (an integer)");
+  }
   GLIMPSE_ASSIGN_OR_RETURN(config.vision_feature_layer,
                            json_fields::get_int(root, "vision_feature_layer", config.vision_feature_layer));
   const std::int64_t n_states = config.vision.num_hidden_layers + 1;
