@@ -1,0 +1,29 @@
+// Subcommands of the glimpse command, grouped by module. Each add_* function registers its
+// subcommands on `app`; a subcommand's callback stores the process exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "glimpse/status.h"
+
+namespace glimpse::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInternal = 1;  // a bug or an operating-system failure
+inline constexpr int kExitUsage = 2;     // invalid command line
+inline constexpr int kExitBadInput = 3;  // a model, image, text or value that glimpse rejects
+
+struct GlobalOptions {
+  int n_threads = 0;
+  bool verbose = false;
+};
+
+// Prints "glimpse: <error>" to stderr and returns the exit code for its error code.
+int report(const Error& error);
+
+void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // info, generate
+void add_image_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // preprocess
+void add_text_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);   // tokenize, detokenize
+
+}  // namespace glimpse::cli
