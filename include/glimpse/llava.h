@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -40,6 +41,10 @@ class KvCache {
   void clear() { n_valid_ = 0; }
   // Bytes reserved for keys and values.
   std::size_t bytes() const;
+
+  // Called by every forward call with its start position and token count, when set; tests use
+  // it to check what the generation loop feeds.
+  std::function<void(std::int64_t start_pos, std::int64_t n_tokens)> on_forward;
 
   float* keys(std::int64_t layer) { return storage_.get() + layer * 2 * layer_stride_; }
   float* values(std::int64_t layer) { return keys(layer) + layer_stride_; }

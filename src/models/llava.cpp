@@ -213,6 +213,7 @@ Result<std::vector<float>> LlavaModel::forward(std::span<const float> embeddings
                           " exceed the context window of " + std::to_string(cache.capacity()) +
                           " tokens; shorten the prompt or load with a larger context length");
   }
+  if (cache.on_forward) cache.on_forward(start_pos, n_tokens);
   return impl_->language->forward(*impl_->pool, embeddings, start_pos, cache, mode);
 }
 
