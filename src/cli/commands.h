@@ -25,5 +25,6 @@ int report(const Error& error);
 void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // info, generate
 void add_image_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // preprocess
 void add_text_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);   // tokenize, detokenize
+void add_hub_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);    // pull
 
 }  // namespace glimpse::cli
