@@ -1,6 +1,6 @@
 // The generation loop over the KV cache. A turn's prompt is one forward call at the cache's
-// current end (position 0 for the first turn); each generated token is then one forward call
-// with that token alone at its own position, so cost grows linearly with the tokens generated.
+// current end, which is position 0 for the first turn. Each generated token is then one forward
+// call with that token alone at its own position, so cost grows linearly with the tokens generated.
 #pragma once
 
 #include <cstdint>

@@ -65,7 +65,7 @@ class KvCache {
   std::unique_ptr<float, FreeDeleter> storage_;
 };
 
-// Which positions of a forward call produce logits.
+// The positions of a forward call that produce logits.
 enum class LogitsMode { kNone, kLast, kAll };
 
 // A preprocessed image: float32 [n_channels, image_size, image_size], channel-major (CHW),

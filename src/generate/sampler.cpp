@@ -99,17 +99,17 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
     const float vb = scratch_[static_cast<std::size_t>(b)];
     return va > vb || (va == vb && a < b);
   };
-  std::size_t kept = candidates_.size();
-  if (options_.top_k > 0) kept = std::min(kept, static_cast<std::size_t>(options_.top_k));
-  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(kept), candidates_.end(),
+  std::size_t n_kept = candidates_.size();
+  if (options_.top_k > 0) n_kept = std::min(n_kept, static_cast<std::size_t>(options_.top_k));
+  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(n_kept), candidates_.end(),
                     by_logit);
-  candidates_.resize(kept);
+  candidates_.resize(n_kept);
 
-  // Probabilities after temperature, over the kept candidates.
-  std::vector<double> probs(kept);
+  // Probabilities after temperature, over the n_kept candidates.
+  std::vector<double> probs(n_kept);
   const double max_scaled = scratch_[static_cast<std::size_t>(candidates_[0])] / options_.temperature;
   double total = 0.0;
-  for (std::size_t i = 0; i < kept; ++i) {
+  for (std::size_t i = 0; i < n_kept; ++i) {
     probs[i] = std::exp(scratch_[static_cast<std::size_t>(candidates_[i])] / options_.temperature - max_scaled);
     total += probs[i];
   }
@@ -119,30 +119,30 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
   if (options_.top_p < 1.0f) {
     double cumulative = 0.0;
     std::size_t prefix = 0;
-    while (prefix < kept && (prefix == 0 || cumulative < options_.top_p)) cumulative += probs[prefix++];
-    kept = prefix;
+    while (prefix < n_kept && (prefix == 0 || cumulative < options_.top_p)) cumulative += probs[prefix++];
+    n_kept = prefix;
   }
-  // min_p: drop ids below min_p times the most likely one, renormalizing over what top_p kept.
+  // min_p: drop ids below min_p times the most likely one, renormalizing over what top_p n_kept.
   if (options_.min_p > 0.0f) {
     double prefix_total = 0.0;
-    for (std::size_t i = 0; i < kept; ++i) prefix_total += probs[i];
+    for (std::size_t i = 0; i < n_kept; ++i) prefix_total += probs[i];
     const double threshold = options_.min_p * probs[0] / prefix_total;
     std::size_t prefix = 1;
-    while (prefix < kept && probs[prefix] / prefix_total >= threshold) ++prefix;
-    kept = prefix;
+    while (prefix < n_kept && probs[prefix] / prefix_total >= threshold) ++prefix;
+    n_kept = prefix;
   }
 
-  // Draw from the kept ids with a uniform number built from 53 random bits, so the sequence
+  // Draw from the n_kept ids with a uniform number built from 53 random bits, so the sequence
   // depends only on the seed and not on the standard library's distributions.
   double kept_total = 0.0;
-  for (std::size_t i = 0; i < kept; ++i) kept_total += probs[i];
+  for (std::size_t i = 0; i < n_kept; ++i) kept_total += probs[i];
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * kept_total;
   double cumulative = 0.0;
-  for (std::size_t i = 0; i < kept; ++i) {
+  for (std::size_t i = 0; i < n_kept; ++i) {
     cumulative += probs[i];
     if (u < cumulative) return candidates_[i];
   }
-  return candidates_[kept - 1];
+  return candidates_[n_kept - 1];
 }
 
 float Sampler::logprob(std::span<const float> logits, std::int32_t id) {
