@@ -105,7 +105,7 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
                     by_logit);
   candidates_.resize(n_kept);
 
-  // Probabilities after temperature, over the n_kept candidates.
+  // Probabilities after temperature, over the kept candidates.
   std::vector<double> probs(n_kept);
   const double max_scaled = scratch_[static_cast<std::size_t>(candidates_[0])] / options_.temperature;
   double total = 0.0;
@@ -122,7 +122,7 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
     while (prefix < n_kept && (prefix == 0 || cumulative < options_.top_p)) cumulative += probs[prefix++];
     n_kept = prefix;
   }
-  // min_p: drop ids below min_p times the most likely one, renormalizing over what top_p n_kept.
+  // min_p: drop ids below min_p times the most likely one, renormalizing over what top_p kept.
   if (options_.min_p > 0.0f) {
     double prefix_total = 0.0;
     for (std::size_t i = 0; i < n_kept; ++i) prefix_total += probs[i];
@@ -132,7 +132,7 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
     n_kept = prefix;
   }
 
-  // Draw from the n_kept ids with a uniform number built from 53 random bits, so the sequence
+  // Draw from the kept ids with a uniform number built from 53 random bits, so the sequence
   // depends only on the seed and not on the standard library's distributions.
   double kept_total = 0.0;
   for (std::size_t i = 0; i < n_kept; ++i) kept_total += probs[i];
