@@ -18,8 +18,6 @@ namespace {
 // Output rows of a weight converted and reused together; 16 rows of a 4096-wide f32 buffer
 // (256 KiB) fit a typical L2 cache.
 constexpr std::int64_t kWeightRowBlock = 16;
-// Rows of x processed against one weight block before moving on, so they stay in L1/L2.
-constexpr std::int64_t kInputRowTile = 8;
 
 float dot(const float* a, const float* b, std::int64_t n) {
   std::int64_t i = 0;
@@ -49,6 +47,45 @@ float dot(const float* a, const float* b, std::int64_t n) {
 #endif
   for (; i < n; ++i) total += a[i] * b[i];
   return total;
+}
+
+#ifdef GLIMPSE_KERNELS_AVX2
+float horizontal_sum(__m256 v) {
+  const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
+  return _mm_cvtss_f32(_mm_add_ss(sum2, _mm_shuffle_ps(sum2, sum2, 1)));
+}
+#endif
+
+// out[i][j] = x_i · w_j for 4 rows of x (stride `x_stride`) and 2 weight rows (stride n). Each
+// step loads 6 vectors for 8 FMAs, against 2 loads per FMA in dot().
+void dot_4x2(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, float out[4][2]) {
+  std::int64_t k = 0;
+#ifdef GLIMPSE_KERNELS_AVX2
+  __m256 acc[4][2];
+  for (auto& row : acc) row[0] = row[1] = _mm256_setzero_ps();
+  for (; k + 8 <= n; k += 8) {
+    const __m256 w0 = _mm256_loadu_ps(w + k);
+    const __m256 w1 = _mm256_loadu_ps(w + n + k);
+    for (int i = 0; i < 4; ++i) {
+      const __m256 xi = _mm256_loadu_ps(x + i * x_stride + k);
+      acc[i][0] = _mm256_fmadd_ps(xi, w0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(xi, w1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    out[i][0] = horizontal_sum(acc[i][0]);
+    out[i][1] = horizontal_sum(acc[i][1]);
+  }
+#else
+  for (int i = 0; i < 4; ++i) out[i][0] = out[i][1] = 0.0f;
+#endif
+  for (; k < n; ++k) {
+    for (int i = 0; i < 4; ++i) {
+      out[i][0] += x[i * x_stride + k] * w[k];
+      out[i][1] += x[i * x_stride + k] * w[n + k];
+    }
+  }
 }
 
 void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
@@ -113,14 +150,29 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
       const std::int64_t row_end = std::min(out, row_begin + kWeightRowBlock);
       const float* rows = weight_rows_f32(weight, row_begin, row_end, buffer);
 
-      for (std::int64_t tile = 0; tile < n_rows; tile += kInputRowTile) {
-        const std::int64_t tile_end = std::min(n_rows, tile + kInputRowTile);
-        for (std::int64_t r = row_begin; r < row_end; ++r) {
-          const float* w = rows + (r - row_begin) * in;
-          const float b = bias_f32.empty() ? 0.0f : bias_f32[static_cast<std::size_t>(r)];
-          for (std::int64_t i = tile; i < tile_end; ++i) {
-            y[i * out + r] = dot(x + i * in, w, in) + b;
+      auto bias_of = [&](std::int64_t r) {
+        return bias_f32.empty() ? 0.0f : bias_f32[static_cast<std::size_t>(r)];
+      };
+
+      // Register-blocked 4x2 tiles where 4 rows of x remain, then one dot product per output.
+      std::int64_t i = 0;
+      for (; i + 4 <= n_rows; i += 4) {
+        std::int64_t r = row_begin;
+        for (; r + 2 <= row_end; r += 2) {
+          float tile[4][2];
+          dot_4x2(x + i * in, in, rows + (r - row_begin) * in, in, tile);
+          for (int t = 0; t < 4; ++t) {
+            y[(i + t) * out + r] = tile[t][0] + bias_of(r);
+            y[(i + t) * out + r + 1] = tile[t][1] + bias_of(r + 1);
           }
+        }
+        for (; r < row_end; ++r) {
+          for (int t = 0; t < 4; ++t) y[(i + t) * out + r] = dot(x + (i + t) * in, rows + (r - row_begin) * in, in) + bias_of(r);
+        }
+      }
+      for (; i < n_rows; ++i) {
+        for (std::int64_t r = row_begin; r < row_end; ++r) {
+          y[i * out + r] = dot(x + i * in, rows + (r - row_begin) * in, in) + bias_of(r);
         }
       }
     }
