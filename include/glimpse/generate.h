@@ -25,7 +25,7 @@ enum class FinishReason {
 // "length", "eos", "stop", "context" or "cancelled".
 std::string_view finish_reason_name(FinishReason reason);
 
-struct DecodeOptions {
+struct GenerateOptions {
   SamplingOptions sampling;
   std::int64_t max_new_tokens = 256;
   bool stop_at_eos = true;
@@ -47,7 +47,7 @@ enum class StepAction { kContinue, kStop, kCancel };
 // Called once per generated token, before the token is fed back.
 using StepCallback = std::function<StepAction(const StepEvent& event)>;
 
-struct DecodeResult {
+struct GenerateResult {
   std::vector<StepEvent> tokens;
   std::vector<std::vector<float>> step_logits;  // when keep_logits is set
   FinishReason finish_reason = FinishReason::kLength;
@@ -71,8 +71,8 @@ class Sequence {
   // Feeds a prompt (embeddings [n, hidden] with their ids, image positions included) at the
   // current position, then samples up to max_new_tokens ids, feeding each back alone. `allowed`
   // marks the logit rows that may be chosen; empty allows all. The sequence keeps every fed id.
-  Result<DecodeResult> generate(std::span<const float> prompt_embeddings, std::span<const std::int32_t> prompt_ids,
-                                const std::vector<bool>& allowed, const DecodeOptions& options,
+  Result<GenerateResult> generate(std::span<const float> prompt_embeddings, std::span<const std::int32_t> prompt_ids,
+                                const std::vector<bool>& allowed, const GenerateOptions& options,
                                 const StepCallback& on_step = {});
 
  private:

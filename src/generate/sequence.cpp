@@ -50,9 +50,9 @@ Result<std::vector<float>> Sequence::feed(std::span<const float> embeddings) {
   return model_->forward(embeddings, position(), cache_, LogitsMode::kLast);
 }
 
-Result<DecodeResult> Sequence::generate(std::span<const float> prompt_embeddings,
+Result<GenerateResult> Sequence::generate(std::span<const float> prompt_embeddings,
                                         std::span<const std::int32_t> prompt_ids, const std::vector<bool>& allowed,
-                                        const DecodeOptions& options, const StepCallback& on_step) {
+                                        const GenerateOptions& options, const StepCallback& on_step) {
   const LlavaConfig& config = model_->config();
   const auto hidden = static_cast<std::size_t>(config.text.hidden_size);
   GLIMPSE_RETURN_IF_ERROR(validate(options.sampling));
@@ -68,7 +68,7 @@ Result<DecodeResult> Sequence::generate(std::span<const float> prompt_embeddings
                           "-token context are left; shorten the prompt or start a new conversation");
   }
 
-  DecodeResult result;
+  GenerateResult result;
   result.prompt_tokens = static_cast<std::int64_t>(prompt_ids.size());
   Sampler sampler(options.sampling, allowed);
 
@@ -150,12 +150,12 @@ Result<GreedyResult> generate_greedy(const LlavaModel& model, std::span<const st
   GLIMPSE_ASSIGN_OR_RETURN(const std::vector<float> embeddings, model.embed_prompt(prompt_ids, features));
   GLIMPSE_ASSIGN_OR_RETURN(Sequence sequence, Sequence::create(model, options.context_length));
 
-  DecodeOptions decode;
+  GenerateOptions decode;
   decode.max_new_tokens = options.max_new_tokens;
   decode.stop_at_eos = options.stop_at_eos;
   decode.use_kv_cache = options.use_kv_cache;
   decode.keep_logits = options.keep_logits;
-  GLIMPSE_ASSIGN_OR_RETURN(DecodeResult decoded, sequence.generate(embeddings, prompt_ids, {}, decode));
+  GLIMPSE_ASSIGN_OR_RETURN(GenerateResult decoded, sequence.generate(embeddings, prompt_ids, {}, decode));
 
   GreedyResult result;
   for (const StepEvent& event : decoded.tokens) result.ids.push_back(event.id);

@@ -180,7 +180,7 @@ TEST_F(SequenceTest, OnePrefillThenOnePositionPerToken) {
   std::vector<ForwardCall> calls;
   sequence->cache().on_forward = [&](std::int64_t start, std::int64_t n) { calls.push_back({start, n}); };
   const std::vector<std::int32_t> prompt = {1, 3148, 1001, 29901, 15043, 29892};
-  DecodeOptions options;
+  GenerateOptions options;
   options.max_new_tokens = 10;
   options.stop_at_eos = false;
   auto result = sequence->generate(embed(prompt), prompt, {}, options);
@@ -200,7 +200,7 @@ TEST_F(SequenceTest, SecondTurnFeedsOnlyItsOwnTokens) {
   ASSERT_TRUE(sequence.ok());
   std::vector<ForwardCall> calls;
   sequence->cache().on_forward = [&](std::int64_t start, std::int64_t n) { calls.push_back({start, n}); };
-  DecodeOptions options;
+  GenerateOptions options;
   options.max_new_tokens = 4;
   options.stop_at_eos = false;
   options.keep_logits = true;
@@ -230,7 +230,7 @@ TEST_F(SequenceTest, SecondTurnFeedsOnlyItsOwnTokens) {
 TEST_F(SequenceTest, StopsAtContextAndRejectsOversizedPrompt) {
   auto sequence = Sequence::create(*model_, 8);
   ASSERT_TRUE(sequence.ok());
-  DecodeOptions options;
+  GenerateOptions options;
   options.max_new_tokens = 20;
   options.stop_at_eos = false;
   const std::vector<std::int32_t> prompt = {1, 3148, 1001, 29901, 15043};
@@ -252,7 +252,7 @@ TEST_F(SequenceTest, StopsAtContextAndRejectsOversizedPrompt) {
 
 TEST_F(SequenceTest, CallbackStopsAndCancels) {
   const std::vector<std::int32_t> prompt = {1, 3148, 1001, 29901, 15043};
-  DecodeOptions options;
+  GenerateOptions options;
   options.max_new_tokens = 20;
   options.stop_at_eos = false;
   for (const auto [action, reason] : {std::pair{StepAction::kStop, FinishReason::kStop},
@@ -271,7 +271,7 @@ TEST_F(SequenceTest, CallbackStopsAndCancels) {
 
 TEST_F(SequenceTest, SeededSamplingReproducesAndMaskHolds) {
   const std::vector<std::int32_t> prompt = {1, 3148, 1001, 29901, 15043};
-  DecodeOptions options;
+  GenerateOptions options;
   options.max_new_tokens = 16;
   options.stop_at_eos = false;
   options.sampling.temperature = 1.0f;
