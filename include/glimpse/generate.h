@@ -68,6 +68,10 @@ class Sequence {
   const std::vector<std::int32_t>& history() const { return history_; }
   KvCache& cache() { return cache_; }
 
+  // Forgets every position from `n` on, so the next prompt is fed at position n; a later turn
+  // whose tokens differ from what was fed rewinds to the common prefix. Needs n <= position().
+  Status rewind(std::int64_t n);
+
   // Feeds a prompt (embeddings [n, hidden] with their ids, image positions included) at the
   // current position, then samples up to max_new_tokens ids, feeding each back alone. `allowed`
   // marks the logit rows that may be chosen; empty allows all. The sequence keeps every fed id.

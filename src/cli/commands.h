@@ -22,6 +22,7 @@ struct GlobalOptions {
 // Prints "glimpse: <error>" to stderr and returns the exit code for its error code.
 int report(const Error& error);
 
+void add_ask_command(CLI::App& app, const GlobalOptions& global, int& exit_code);     // ask
 void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // info, generate
 void add_image_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // preprocess
 void add_text_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);   // tokenize, detokenize

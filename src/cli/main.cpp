@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   });
 
   int exit_code = kExitOk;
+  add_ask_command(app, global, exit_code);
   add_model_commands(app, global, exit_code);
   add_image_commands(app, global, exit_code);
   add_text_commands(app, global, exit_code);

@@ -46,6 +46,19 @@ Result<Sequence> Sequence::create(const LlavaModel& model, std::int64_t capacity
   return Sequence(model, std::move(cache));
 }
 
+Status Sequence::rewind(std::int64_t n) {
+  if (n < 0 || n > position()) {
+    return make_error(ErrorCode::kInvalidArgument, "cannot rewind to position " + std::to_string(n) + " of a " +
+                                                       std::to_string(position()) + "-position sequence");
+  }
+  cache_.set_n_valid(n);
+  history_.resize(static_cast<std::size_t>(n));
+  if (!embeddings_.empty()) {
+    embeddings_.resize(static_cast<std::size_t>(n * model_->config().text.hidden_size));
+  }
+  return {};
+}
+
 Result<std::vector<float>> Sequence::feed(std::span<const float> embeddings) {
   return model_->forward(embeddings, position(), cache_, LogitsMode::kLast);
 }

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Black-box checks of `glimpse ask` as a user runs it: streamed text, --json, --dry-run, and the
+# exit codes for bad usage (2) and bad input (3).
+#   test_ask.sh GLIMPSE_BINARY TEST_DATA_DIR SAMPLES_DIR
+set -u
+glimpse=$1
+model=$2/tiny-llava/model-f16
+image=$2/tiny-llava/images/gradient_336.png
+photo=$3/chelsea.png
+failures=0
+
+check() {  # check NAME CONDITION...
+  name=$1
+  shift
+  if "$@"; then echo "ok: $name"; else echo "FAILED: $name"; failures=$((failures + 1)); fi
+}
+
+out=$("$glimpse" ask -m "$model" -i "$image" -n 32 --ignore-eos "What is shown in this image?")
+check "streamed greedy text equals the reference" \
+  [ "$out" = "programming Terryockeyバizes.\`ategy étaitców网tail TerryPutband Ep ratio Volwerke化 extended extern он dream includesjkʾunosexpectedhosts лі Visual лу" ]
+
+json=$("$glimpse" ask -m "$model" -i "$photo" -n 5 --ignore-eos --top-logprobs 2 --json "Describe the photo.")
+check "--json has every field" /usr/bin/python3 -c '
+import json, sys
+answer = json.loads(sys.argv[1])
+assert answer["finish_reason"] == "length", answer["finish_reason"]
+assert answer["usage"]["completion_tokens"] == 5 and answer["usage"]["image_tokens"] == 576
+assert set(answer["timings"]) >= {"load_seconds", "image_seconds", "prefill_seconds", "decode_seconds",
+                                  "prefill_tokens_per_second", "decode_tokens_per_second"}
+assert len(answer["tokens"]) == 5 and all(len(t["top_logprobs"]) == 2 for t in answer["tokens"])
+assert "".join(t["text"] for t in answer["tokens"]) == answer["text"]
+' "$json"
+
+dry=$("$glimpse" ask -m "$model" -i "$image" -i "$image" --dry-run --json "Compare.")
+check "--dry-run counts image positions" /usr/bin/python3 -c '
+import json, sys
+cost = json.loads(sys.argv[1])
+assert cost["image_tokens"] == 1152 and cost["context_length"] == 4096, cost
+assert cost["context_left"] == 4096 - cost["prompt_tokens"], cost
+' "$dry"
+
+"$glimpse" ask -m "$model" --temperature -1 "Hi" >/dev/null 2>&1
+check "invalid option value exits 3" [ $? -eq 3 ]
+"$glimpse" ask -m "$model" --mode square "Hi" >/dev/null 2>&1
+check "invalid --mode exits 2" [ $? -eq 2 ]
+"$glimpse" ask "Hi" >/dev/null 2>&1
+check "missing --model exits 2" [ $? -eq 2 ]
+err=$("$glimpse" ask -m "$model" -i /nonexistent.png "Hi" 2>&1 >/dev/null)
+code=$?
+check "missing image exits 3" [ $code -eq 3 ]
+check "missing image is named" sh -c "echo \"\$1\" | grep -q /nonexistent.png" _ "$err"
+"$glimpse" ask -m /nonexistent/model "Hi" >/dev/null 2>&1
+check "missing model exits 3" [ $? -eq 3 ]
+
+echo "$failures failures"
+[ "$failures" -eq 0 ]
