@@ -20,8 +20,10 @@ namespace glimpse {
 
 class ThreadPool;
 
+inline constexpr int kMaxThreads = 1024;
+
 struct LoadOptions {
-  int n_threads = 0;                // 0: one per hardware thread
+  int n_threads = 0;  // 0: one per hardware thread; at most kMaxThreads
 };
 
 // Keys and values of every language-model layer for one sequence, reserved once for

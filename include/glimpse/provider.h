@@ -2,7 +2,8 @@
 // preprocessing, then ask questions about images, in one turn or as a multi-turn conversation.
 //
 //   auto provider = glimpse::Provider::load("llava-hf/llava-1.5-7b-hf");
-//   auto answer = (*provider)->ask({glimpse::ImageSource::from_path("cat.jpg")}, "What is this?");
+//   const std::vector<glimpse::ImageSource> images = {glimpse::ImageSource::from_path("cat.jpg")};
+//   auto answer = (*provider)->ask(images, "What is this?");
 //
 // A conversation keeps its KV cache between turns, so a new turn feeds only its own tokens and
 // images. Methods of one Provider may run on several threads at once; a ChatSession belongs to
@@ -49,6 +50,10 @@ struct AskOptions {
   std::function<bool(std::string_view piece)> on_text;
 };
 
+// Checks sampling ranges, max_new_tokens, top_logprobs and the stop strings, so a caller can
+// reject bad options before loading a model.
+Status validate(const AskOptions& options);
+
 struct TokenAlternative {
   std::int32_t id = 0;
   std::string text;     // the token decoded on its own
@@ -57,8 +62,9 @@ struct TokenAlternative {
 
 struct GeneratedToken {
   std::int32_t id = 0;
-  // The text this token added to the answer. A token that ends inside a UTF-8 character adds
-  // nothing and the next token carries the whole character, so the texts concatenate to the answer.
+  // The text this token adds in streaming order. A token that ends inside a UTF-8 character adds
+  // nothing and the next token carries the whole character. The texts concatenate to the answer
+  // unless a stop string cut it, because the tokens of the stop string are listed too.
   std::string text;
   float logprob = 0.0f;  // log-softmax of the raw logits, before any sampling adjustment
   std::vector<TokenAlternative> top_logprobs;
@@ -92,7 +98,9 @@ struct PromptCost {
   std::int64_t prompt_tokens = 0;   // positions the turn will feed, image positions included
   std::int64_t image_tokens = 0;
   std::int64_t context_length = 0;
-  std::int64_t context_left = 0;    // positions left for the answer after the prompt
+  // Positions left after the prompt. The answer can be one token longer, because its last token
+  // is never fed back; a negative value means the prompt does not fit.
+  std::int64_t context_left = 0;
 };
 
 class Provider;

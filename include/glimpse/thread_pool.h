@@ -13,7 +13,8 @@ namespace glimpse {
 class ThreadPool {
  public:
   // Starts `n_threads - 1` workers; the calling thread is the last participant. Zero means one
-  // thread per hardware thread.
+  // thread per hardware thread. Throws std::system_error when the system refuses a thread;
+  // LlavaModel::load catches it and returns an error.
   explicit ThreadPool(int n_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -29,6 +30,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int worker_index);
+  void stop_workers();
   void run_chunks();
 
   int n_threads_ = 1;

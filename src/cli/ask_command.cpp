@@ -71,6 +71,13 @@ void print_timings(const Answer& answer) {
 }
 
 int run_ask(AskArgs& args, const GlobalOptions& global) {
+  // Reject bad option values before a model of many gigabytes is loaded.
+  const Status valid = validate(args.ask);
+  if (!valid.ok()) return report(valid.error());
+  if (args.question.empty()) {
+    return report(make_error(ErrorCode::kInvalidArgument, "the question is empty; pass the question as the last argument"));
+  }
+
   ProviderOptions options;
   options.n_threads = global.n_threads;
   options.context_length = args.context_length;
@@ -97,25 +104,34 @@ int run_ask(AskArgs& args, const GlobalOptions& global) {
                                   {"context_left", cost->context_left}};
       std::printf("%s\n", out.dump(2).c_str());
     } else {
-      std::printf("prompt tokens %lld (image positions %lld), context %lld, left for the answer %lld\n",
+      std::printf("prompt tokens %lld (image positions %lld), context %lld, positions left after the prompt %lld\n",
                   static_cast<long long>(cost->prompt_tokens), static_cast<long long>(cost->image_tokens),
                   static_cast<long long>(cost->context_length), static_cast<long long>(cost->context_left));
     }
-    return cost->context_left < 0 ? kExitBadInput : kExitOk;
+    if (cost->context_left < 0) {
+      return report(make_error(ErrorCode::kOutOfRange,
+                               "the prompt needs " + std::to_string(cost->prompt_tokens) + " positions but the context holds " +
+                                   std::to_string(cost->context_length) +
+                                   "; use fewer images, a shorter text or a larger context length (-c)"));
+    }
+    return kExitOk;
   }
 
   std::vector<ImageSource> images;
   for (const std::string& image : args.images) images.push_back(ImageSource::from_string(image));
+  bool streamed = false;
   if (!args.json) {
-    args.ask.on_text = [](std::string_view piece) {
+    args.ask.on_text = [&streamed](std::string_view piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
+      streamed = true;
       return true;
     };
   }
   auto answer = (*conversation)->send(images, args.question, args.ask);
   if (!answer.ok()) {
-    if (!args.json) std::printf("\n");
+    if (streamed) std::printf("\n");
+    std::fflush(stdout);
     return report(answer.error());
   }
   if (args.json) {

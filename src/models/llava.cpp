@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <system_error>
 
 #include "glimpse/log.h"
 #include "glimpse/safetensors.h"
@@ -85,7 +86,17 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
                            ClipVisionTower::load(weights, config.vision, config.selected_hidden_state()));
   GLIMPSE_ASSIGN_OR_RETURN(impl->projector, Projector::load(weights, config));
   GLIMPSE_ASSIGN_OR_RETURN(impl->language, LlamaModel::load(weights, config.text));
-  impl->pool = std::make_unique<ThreadPool>(options.n_threads);
+  if (options.n_threads < 0 || options.n_threads > kMaxThreads) {
+    return make_error(ErrorCode::kInvalidArgument, "thread count " + std::to_string(options.n_threads) +
+                                                       " is out of range; expected 0 (one per hardware thread) to " +
+                                                       std::to_string(kMaxThreads));
+  }
+  try {
+    impl->pool = std::make_unique<ThreadPool>(options.n_threads);
+  } catch (const std::system_error& e) {
+    return make_error(ErrorCode::kIoError, "cannot start " + std::to_string(options.n_threads) +
+                                               " threads: " + e.what() + "; request fewer threads");
+  }
 
   log_message(LogLevel::kInfo, "loaded " + folder + ": " +
                                    std::to_string(impl->files.total_bytes() >> 20) + " MiB mapped, " +

@@ -71,7 +71,7 @@ Result<Answer> ChatSession::run_turn(const PromptIds& prompt, std::span<const Im
                                       const AskOptions& options) {
   const Provider::Impl& provider = *state_->provider;
   const LlavaConfig& config = provider.model->config();
-  GLIMPSE_RETURN_IF_ERROR(validate_ask_options(options));
+  GLIMPSE_RETURN_IF_ERROR(validate(options));
 
   // The images of this turn are the last ones of the prompt; earlier ones are already encoded.
   const auto n_known = static_cast<std::int64_t>(state_->image_features.size());
@@ -140,18 +140,23 @@ Result<Answer> ChatSession::run_turn(const PromptIds& prompt, std::span<const Im
   detokenizer_options.stop_strings = options.stop;
   GLIMPSE_ASSIGN_OR_RETURN(StreamingDetokenizer detokenizer,
                            StreamingDetokenizer::create(*provider.tokenizer, detokenizer_options));
+  // A second detokenizer without stop strings gives each token its own text, because the first
+  // one holds back text that might begin a stop string and releases it with a later token.
+  detokenizer_options.stop_strings.clear();
+  GLIMPSE_ASSIGN_OR_RETURN(StreamingDetokenizer token_texts,
+                           StreamingDetokenizer::create(*provider.tokenizer, detokenizer_options));
   bool cancelled = false;
   const StepCallback on_step = [&](const StepEvent& event) {
     GeneratedToken token;
     token.id = event.id;
     token.logprob = event.logprob;
-    token.text = detokenizer.push(event.id);
+    token.text = token_texts.push(event.id);
+    const std::string piece = detokenizer.push(event.id);
     for (const TokenLogprob& alternative : event.top) {
       const std::int32_t id[1] = {alternative.id};
       token.top_logprobs.push_back({alternative.id, provider.tokenizer->decode(id), alternative.logprob});
     }
     answer.tokens.push_back(std::move(token));
-    const std::string& piece = answer.tokens.back().text;
     if (!piece.empty() && options.on_text && !options.on_text(piece)) {
       cancelled = true;
       return StepAction::kCancel;
@@ -170,10 +175,8 @@ Result<Answer> ChatSession::run_turn(const PromptIds& prompt, std::span<const Im
 
   // Release what the detokenizer still holds (an incomplete character, a partial stop string).
   const std::string tail = detokenizer.flush();
-  if (!tail.empty() && !answer.tokens.empty()) {
-    answer.tokens.back().text += tail;
-    if (!cancelled && options.on_text) options.on_text(tail);
-  }
+  if (!tail.empty() && !cancelled && options.on_text) options.on_text(tail);
+  if (!answer.tokens.empty()) answer.tokens.back().text += token_texts.flush();
   answer.text = detokenizer.text();
   answer.finish_reason = result.finish_reason;
   answer.usage.prompt_tokens = n_new;

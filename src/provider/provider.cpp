@@ -19,7 +19,7 @@ constexpr std::int32_t kMaxTopLogprobs = 20;
 
 }  // namespace
 
-Status validate_ask_options(const AskOptions& options) {
+Status validate(const AskOptions& options) {
   GLIMPSE_RETURN_IF_ERROR(validate(options.sampling));
   if (options.max_new_tokens < 0) {
     return make_error(ErrorCode::kInvalidArgument,

@@ -37,7 +37,5 @@ struct ChatSession::State {
   std::int64_t reusable_prefix(std::span<const std::int32_t> ids) const;
 };
 
-// Checks sampling ranges, max_new_tokens, top_logprobs and the stop strings.
-Status validate_ask_options(const AskOptions& options);
 
 }  // namespace glimpse

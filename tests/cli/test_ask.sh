@@ -51,6 +51,14 @@ check "missing image exits 3" [ $code -eq 3 ]
 check "missing image is named" sh -c "echo \"\$1\" | grep -q /nonexistent.png" _ "$err"
 "$glimpse" ask -m /nonexistent/model "Hi" >/dev/null 2>&1
 check "missing model exits 3" [ $? -eq 3 ]
+out=$("$glimpse" ask -m "$model" -i /nonexistent.png "Hi" 2>/dev/null)
+check "an error prints nothing on stdout" [ -z "$out" ]
+"$glimpse" -t 100000 ask -m "$model" "Hi" >/dev/null 2>&1
+check "absurd thread count exits 3" [ $? -eq 3 ]
+err=$("$glimpse" ask -m "$model" -i "$image" -c 500 --dry-run "Hi" 2>&1 >/dev/null)
+code=$?
+check "dry run over the context exits 3" [ $code -eq 3 ]
+check "dry run over the context explains" sh -c "echo \"\$1\" | grep -q 'larger context length'" _ "$err"
 
 echo "$failures failures"
 [ "$failures" -eq 0 ]

@@ -147,6 +147,11 @@ TEST(Provider, StopStringEndsAnswerWithoutIt) {
   EXPECT_EQ(stopped->text, full->text.substr(0, full->text.find(stop)));
   EXPECT_EQ(streamed, stopped->text);
   EXPECT_LT(stopped->tokens.size(), 32u);
+  // Each token keeps its own text: they spell the full answer's beginning, stop string included.
+  std::string joined;
+  for (const auto& token : stopped->tokens) joined += token.text;
+  EXPECT_EQ(joined, full->text.substr(0, joined.size()));
+  EXPECT_GE(joined.size(), stopped->text.size() + stop.size());
 }
 
 TEST(Provider, CallbackCancels) {
@@ -244,6 +249,12 @@ TEST(Provider, BadInputsGiveClearErrors) {
   EXPECT_FALSE(provider.ask({}, "What?", bad).ok());
 
   EXPECT_FALSE(Provider::load("/nonexistent/model").ok());
+
+  ProviderOptions too_many_threads;
+  too_many_threads.n_threads = 100000;
+  auto refused = Provider::load((kFixture / "model-f16").string(), too_many_threads);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("thread count 100000"), std::string::npos) << refused.error().message;
 }
 
 }  // namespace

@@ -255,7 +255,7 @@ TEST_F(SequenceTest, CallbackStopsAndCancels) {
   GenerateOptions options;
   options.max_new_tokens = 20;
   options.stop_at_eos = false;
-  for (const auto [action, reason] : {std::pair{StepAction::kStop, FinishReason::kStop},
+  for (const auto& [action, reason] : {std::pair{StepAction::kStop, FinishReason::kStop},
                                       std::pair{StepAction::kCancel, FinishReason::kCancelled}}) {
     auto sequence = Sequence::create(*model_, 64);
     ASSERT_TRUE(sequence.ok());
