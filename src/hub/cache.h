@@ -24,8 +24,8 @@ class RepoCache {
   std::filesystem::path pointer_path(const std::string& commit, const std::string& file) const;
   std::filesystem::path ref_path(const std::string& revision) const;
 
-  // The commit refs/<revision> holds, with surrounding whitespace removed; empty when the ref
-  // does not exist. A ref that is not a commit hash is an error.
+  // The commit refs/<revision> contains, with surrounding whitespace removed. Empty when the
+  // ref does not exist. A ref that is not a commit hash is an error.
   Result<std::optional<std::string>> read_ref(const std::string& revision) const;
   // Writes refs/<revision> atomically (temporary file, then rename) when its content differs.
   Status write_ref(const std::string& revision, const std::string& commit) const;
@@ -62,7 +62,7 @@ class FileLock {
   int fd_ = -1;
 };
 
-// Creates `dir` and its parents; the error names `dir`.
+// Creates `dir` and its parents. The error names `dir`.
 Status make_directories(const std::filesystem::path& dir);
 
 // Writes `content` to `path` through a temporary file in the same folder and rename(2).

@@ -24,7 +24,7 @@ ChecksumKind checksum_kind_of_etag(std::string_view etag);
 std::string_view checksum_kind_name(ChecksumKind kind);
 
 // An incremental hash of one file's content. For kGitBlobSha1 the size in the git header must be
-// known in advance; it is the size the Hub announces.
+// known in advance, which is the size the Hub announces.
 class StreamingChecksum {
  public:
   static Result<StreamingChecksum> create(ChecksumKind kind, std::uint64_t content_size);

@@ -100,9 +100,7 @@ Status BlobTransfer::write_all(const char* data, std::size_t size) {
     if (n < 0) {
       const int saved = errno;
       sink_failure_ = SinkFailure::kWrite;
-      std::string message = "writing '" + partial_.string() + "' failed after " +
-                            size_note(written_ + done, file_.size) + " of '" + file_.path + "': " +
-                            std::strerror(saved);
+      std::string message = "writing to '" + partial_.string() + "' failed: " + std::strerror(saved);
       if (saved == ENOSPC || saved == EDQUOT || saved == EFBIG) {
         message += ". The disk holding the cache is full, or a quota or file-size limit was reached. Free at least " +
                    std::to_string(file_.size - written_ - done) + " bytes in '" + owner_.cache.cache_dir().string() +
@@ -170,9 +168,7 @@ Status BlobTransfer::run(std::uint64_t resumed) {
     HttpResult result = owner_.client.perform(request);
 
     if (result.failure == TransportFailure::kRejected) {
-      if (sink_failure_ == SinkFailure::kWrite || sink_failure_ == SinkFailure::kBadRange) {
-        return kept_partial_error(result.error.message);
-      }
+      if (sink_failure_ != SinkFailure::kTooLong) return kept_partial_error(result.error.message);
       // Bytes that do not fit the announced file cannot seed a resume.
       unlink(partial_.c_str());
       return make_error(result.error.code, result.error.message + ". The partial file was deleted; run again");
@@ -182,7 +178,7 @@ Status BlobTransfer::run(std::uint64_t resumed) {
     if (!result.transport_ok()) {
       problem = result.error.message;
     } else if (result.response.status == 416) {
-      // The partial file does not fit the server's file; only a fresh start can help.
+      // The partial file does not match the server's file, so only a fresh start can help.
       GLIMPSE_RETURN_IF_ERROR(truncate_to_zero());
       problem = "the server rejected the range request for '" + file_.path + "' (HTTP 416)";
     } else if (is_retryable_status(result.response.status)) {
@@ -275,8 +271,8 @@ Status BlobDownloader::download(const RemoteFile& file) {
                           "check any proxy in between or the mirror in HF_ENDPOINT");
   }
   if (file.checksum == ChecksumKind::kNone) {
-    log_message(LogLevel::kInfo, "'" + file.path + "' has an ETag that is no known checksum, so only its size was "
-                                 "checked");
+    log_message(LogLevel::kInfo, "'" + file.path + "' has an ETag that is not a sha256 or git blob id, so only its "
+                                 "size was checked");
   }
   if (rename(partial.c_str(), blob.c_str()) != 0) {
     return make_error(ErrorCode::kIoError, "renaming '" + partial.string() + "' to '" + blob.string() +

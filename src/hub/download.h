@@ -26,8 +26,8 @@ struct BlobDownloader {
 
   // Makes blobs/<file.etag> exist with the verified content of `file`. On failure the
   // .incomplete file is kept when its bytes can seed a resume (interrupted transfer, full disk)
-  // and deleted when they cannot (checksum mismatch, more bytes than announced); the error says
-  // which.
+  // and deleted when they cannot (checksum mismatch, more bytes than announced). The error message
+  // states which.
   Status download(const RemoteFile& file);
 };
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <mutex>
 
 #ifndef GLIMPSE_HUB_USER_AGENT
@@ -84,7 +85,13 @@ std::size_t on_write(char* data, std::size_t size, std::size_t count, void* user
   const long status = state.response.status;
   const bool success = status >= 200 && status < 300;
   if (success && state.request->on_body) {
-    Status status_of_sink = state.request->on_body(data, length, state.response);
+    // An exception must not unwind through libcurl's C frames, so it becomes the sink's error.
+    Status status_of_sink;
+    try {
+      status_of_sink = state.request->on_body(data, length, state.response);
+    } catch (const std::exception& e) {
+      status_of_sink = make_error(ErrorCode::kInternal, std::string("receiving data failed: ") + e.what());
+    }
     if (!status_of_sink.ok()) {
       state.sink_error = status_of_sink.take_error();
       return CURL_WRITEFUNC_ERROR;
@@ -184,7 +191,7 @@ HttpResult HttpClient::perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  // libcurl drops a custom Authorization header when a redirect leaves the host; keep it that way.
+  // libcurl drops a custom Authorization header when a redirect leaves the host, and this keeps it so.
   curl_easy_setopt(curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &state);

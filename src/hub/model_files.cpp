@@ -11,7 +11,7 @@ namespace glimpse::hub {
 namespace fs = std::filesystem;
 namespace {
 
-// The largest safetensors index glimpse reads; real ones are a few hundred kilobytes.
+// The largest safetensors index glimpse reads. Real ones are a few hundred kilobytes.
 constexpr std::uintmax_t kMaxIndexBytes = 64u << 20;
 
 std::string join(const std::vector<std::string>& names) {

@@ -1,4 +1,4 @@
-// Which files of a repository a llava-hf model needs, chosen from the Hub's file list when online
+// Selection of the repository files a llava-hf model needs, from the Hub's file list when online
 // and from the snapshot folder when offline.
 #pragma once
 
@@ -20,7 +20,7 @@ const std::vector<std::string>& required_model_files();
 const std::vector<std::string>& optional_model_files();
 
 struct FileSelection {
-  std::vector<std::string> files;  // in download order; holds the index when `sharded`
+  std::vector<std::string> files;  // in download order; contains the index when `sharded`
   bool sharded = false;            // the shards named by the index still have to be added
 };
 

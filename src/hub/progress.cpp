@@ -7,7 +7,7 @@
 namespace glimpse::hub {
 namespace {
 
-// The bar is redrawn at most this often; more would only cost terminal bandwidth.
+// The bar is redrawn at most this often, because more would only cost terminal bandwidth.
 constexpr double kBarRedrawSeconds = 0.1;
 
 std::string fixed(double value, int decimals) {

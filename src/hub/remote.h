@@ -3,7 +3,7 @@
 //   HEAD {endpoint}/{repo_id}/resolve/{commit}/{path}          X-Repo-Commit, ETag or X-Linked-Etag,
 //        Content-Length or X-Linked-Size, and for LFS files a redirect to the storage host
 // with the errors it returns (X-Error-Code RepoNotFound, RevisionNotFound, EntryNotFound,
-// GatedRepo) turned into messages that say what to do.
+// GatedRepo) turned into messages that tell the user what to do next.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,7 @@ struct RepoInfo {
   std::set<std::string> files;   // repository paths ("siblings")
 };
 
-// Where and what one file of a commit is.
+// Location and metadata of one file of a commit.
 struct RemoteFile {
   std::string path;     // repository path
   std::string etag;     // normalized: the blob's name in the cache
@@ -48,7 +48,7 @@ class HubRemote {
   HubRemote(HttpClient& client, const HubSettings& settings, const HubOptions& options, const ModelReference& reference)
       : client_(client), settings_(settings), options_(options), reference_(reference) {}
 
-  // How a failed fetch_repo_info() may be handled.
+  // Classification of a failed fetch_repo_info().
   struct InfoFailure {
     bool cache_may_answer = false;  // network failure, 401, 403, 404 for the repository, 5xx
     bool transient = false;         // network failure, 408, 429 or 5xx: a retry may succeed

@@ -25,7 +25,7 @@ inline constexpr const char* kDefaultEndpoint = "https://huggingface.co";
 inline constexpr double kDefaultRequestTimeoutSeconds = 10;  // huggingface_hub's DEFAULT_ETAG_TIMEOUT
 inline constexpr double kDefaultStallTimeoutSeconds = 10;    // huggingface_hub's DEFAULT_DOWNLOAD_TIMEOUT
 
-// Where the token came from, for messages that must never show the token itself.
+// Origin of the token, for messages that must never show the token itself.
 enum class TokenSource { kNone, kOptions, kEnvironment, kTokenFile };
 
 struct HubSettings {
