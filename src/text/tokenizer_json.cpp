@@ -502,10 +502,8 @@ Status apply_config(TokenizerData& data, const json& config_json, const std::str
   return {};
 }
 
-}  // namespace
-
-Result<std::unique_ptr<TokenizerData>> parse_tokenizer(std::string_view tokenizer_json, const std::string& json_source,
-                                                       std::string_view config_text, const std::string& config_source) {
+Result<std::unique_ptr<TokenizerData>> parse_files(std::string_view tokenizer_json, const std::string& json_source,
+                                                   std::string_view config_text, const std::string& config_source) {
   GLIMPSE_ASSIGN_OR_RETURN(const json root, json_fields::parse(tokenizer_json, json_source));
   if (!root.is_object()) return make_error(ErrorCode::kInvalidFormat, json_source + ": expected a JSON object at the top level");
   const Object top{&root, json_source, ""};
@@ -624,6 +622,19 @@ Result<std::unique_ptr<TokenizerData>> parse_tokenizer(std::string_view tokenize
   data->unk_id = resolve(data->unk_token, "unk_token");
   if (const auto eos = resolve(data->eos_token, "eos_token")) data->eos_ids.push_back(*eos);
   return data;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TokenizerData>> parse_tokenizer(std::string_view tokenizer_json, const std::string& json_source,
+                                                       std::string_view config_text, const std::string& config_source) {
+  // The checks above return errors for every malformed field; this catches what they missed
+  // (such as running out of memory) so that no exception leaves the library.
+  try {
+    return parse_files(tokenizer_json, json_source, config_text, config_source);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, json_source + ": failed to load the tokenizer: " + e.what());
+  }
 }
 
 }  // namespace glimpse::text

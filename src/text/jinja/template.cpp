@@ -39,6 +39,8 @@ Result<Template> Template::parse(std::string_view source, const std::string& ori
     return result;
   } catch (const TemplateError& error) {
     return make_error(error.code(), origin + ": " + error.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, origin + ": failed to parse the template: " + e.what());
   }
 }
 
@@ -48,6 +50,8 @@ Result<MarkedString> Template::render(const Dict& globals, std::int64_t now_seco
     return interpreter.render(*body_, globals);
   } catch (const TemplateError& error) {
     return make_error(error.code(), origin_ + ": " + error.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInternal, origin_ + ": failed to render the template: " + e.what());
   }
 }
 
