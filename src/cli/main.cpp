@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   using namespace glimpse::cli;
   CLI::App app{"glimpse: LLaVA vision-language inference on the CPU"};
   app.require_subcommand(1);
+  // Global options such as --threads and --verbose may also follow the subcommand.
+  app.fallthrough();
   GlobalOptions global;
   app.add_option("-t,--threads", global.n_threads, "Worker threads; 0 uses one per hardware thread")
       ->default_val(0);
