@@ -11,6 +11,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -64,12 +65,14 @@ class JpegDecoder {
   // before the call, so that no temporary with a destructor is skipped by the jump.
   [[noreturn]] void fail(const char* message);
 
-  // Everything between setjmp() and the last libjpeg call. It declares no local with a
-  // destructor, because a longjmp() would skip it.
+  // Everything between setjmp() and the last libjpeg call. Neither it nor the functions it calls
+  // with libjpeg calls inside (read_rows) declare a local with a destructor, because a longjmp()
+  // would skip it.
   bool decode_pixels();
   bool accept_header();
   void read_orientation();
-  DecodedImage to_rgb() const;
+  void read_rows();
+  void convert_rows(const std::uint8_t* samples, std::int64_t first_row, std::int64_t n_rows);
 
   std::span<const std::uint8_t> bytes_;
   const ImageLoadOptions& options_;
@@ -84,8 +87,8 @@ class JpegDecoder {
   bool size_rejected_ = false;
   Error size_error_;
   int warnings_ = 0;
-  std::vector<std::uint8_t> samples_;  // decoder output, width * height * components
-  int components_ = 0;
+  DecodedImage decoded_;
+  std::vector<std::uint8_t> samples_;  // grayscale or CMYK rows before their conversion to RGB
   std::optional<int> orientation_;
 };
 
@@ -124,7 +127,9 @@ Result<DecodedImage> JpegDecoder::run() {
     log_message(LogLevel::kDebug, name_ + ": libjpeg reported " + std::to_string(warnings_) +
                                       " corrupt-data warnings; decoded anyway, as Pillow does");
   }
-  return to_rgb();
+  decoded_.format = ImageFormat::kJpeg;
+  decoded_.exif_orientation = orientation_.value_or(0);
+  return std::move(decoded_);
 }
 
 bool JpegDecoder::decode_pixels() {
@@ -146,13 +151,7 @@ bool JpegDecoder::decode_pixels() {
   read_orientation();
 
   jpeg_start_decompress(&cinfo_);
-  components_ = cinfo_.output_components;
-  const std::size_t row_bytes = static_cast<std::size_t>(cinfo_.output_width) * static_cast<std::size_t>(components_);
-  samples_.resize(row_bytes * cinfo_.output_height);
-  while (cinfo_.output_scanline < cinfo_.output_height) {
-    JSAMPROW row = samples_.data() + static_cast<std::size_t>(cinfo_.output_scanline) * row_bytes;
-    jpeg_read_scanlines(&cinfo_, &row, 1);
-  }
+  read_rows();
   // Reads on to the end marker, so a file cut anywhere before it fails as it does in Pillow.
   jpeg_finish_decompress(&cinfo_);
   return true;
@@ -185,42 +184,58 @@ void JpegDecoder::read_orientation() {
   }
 }
 
-DecodedImage JpegDecoder::to_rgb() const {
-  DecodedImage decoded;
-  decoded.format = ImageFormat::kJpeg;
-  decoded.exif_orientation = orientation_.value_or(0);
-  RgbImage& rgb = decoded.rgb;
+void JpegDecoder::read_rows() {
+  RgbImage& rgb = decoded_.rgb;
   rgb.width = cinfo_.output_width;
   rgb.height = cinfo_.output_height;
-  const std::size_t n_pixels = static_cast<std::size_t>(rgb.width * rgb.height);
-  rgb.pixels.resize(n_pixels * 3);
-  std::uint8_t* out = rgb.pixels.data();
-  const std::uint8_t* in = samples_.data();
+  rgb.pixels.resize(rgb.row_bytes() * static_cast<std::size_t>(rgb.height));
+  if (cinfo_.output_components == 3) {
+    // RGB rows go straight into the image.
+    decoded_.pillow_mode = "RGB";
+    while (cinfo_.output_scanline < cinfo_.output_height) {
+      JSAMPROW row = rgb.row(cinfo_.output_scanline);
+      jpeg_read_scanlines(&cinfo_, &row, 1);
+    }
+    return;
+  }
 
-  if (components_ == 1) {
-    decoded.pillow_mode = "L";
-    for (std::size_t i = 0; i < n_pixels; ++i) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = in[i];
-  } else if (components_ == 3) {
-    decoded.pillow_mode = "RGB";
-    std::memcpy(out, in, n_pixels * 3);
-  } else {
+  // Grayscale and CMYK rows are decoded a batch at a time, then converted.
+  decoded_.pillow_mode = cinfo_.output_components == 1 ? "L" : "CMYK";
+  constexpr int kBatchRows = 16;
+  const std::size_t row_samples = static_cast<std::size_t>(cinfo_.output_width) * cinfo_.output_components;
+  samples_.resize(row_samples * kBatchRows);
+  JSAMPROW rows[kBatchRows];
+  for (int i = 0; i < kBatchRows; ++i) rows[i] = samples_.data() + static_cast<std::size_t>(i) * row_samples;
+  while (cinfo_.output_scanline < cinfo_.output_height) {
+    const JDIMENSION first_row = cinfo_.output_scanline;
+    const JDIMENSION n_rows = jpeg_read_scanlines(&cinfo_, rows, kBatchRows);
+    convert_rows(samples_.data(), first_row, n_rows);
+  }
+}
+
+void JpegDecoder::convert_rows(const std::uint8_t* samples, std::int64_t first_row, std::int64_t n_rows) {
+  RgbImage& rgb = decoded_.rgb;
+  const auto width = static_cast<std::size_t>(rgb.width);
+  for (std::int64_t y = 0; y < n_rows; ++y) {
+    std::uint8_t* out = rgb.row(first_row + y);
+    if (cinfo_.output_components == 1) {
+      const std::uint8_t* in = samples + static_cast<std::size_t>(y) * width;
+      for (std::size_t x = 0; x < width; ++x) out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = in[x];
+      continue;
+    }
     // Pillow opens every 4-component JPEG as Adobe-inverted CMYK ("CMYK;I"), so its C, M, Y, K are
-    // 255 minus libjpeg's samples, then converts with cmyk2rgb: R = (255 - K) - C * (255 - K) / 255
-    // with its rounded division by 255.
-    decoded.pillow_mode = "CMYK";
-    auto muldiv255 = [](int a, int b) {
-      const int t = a * b + 128;
-      return ((t >> 8) + t) >> 8;
-    };
-    for (std::size_t i = 0; i < n_pixels; ++i) {
-      const int not_k = in[4 * i + 3];  // 255 - (255 - stored K)
-      for (int c = 0; c < 3; ++c) {
-        const int value = not_k - muldiv255(255 - in[4 * i + c], not_k);
-        out[3 * i + c] = static_cast<std::uint8_t>(value < 0 ? 0 : (value > 255 ? 255 : value));
+    // 255 minus libjpeg's samples. Its cmyk2rgb then computes R = (255 - K) - C * (255 - K) / 255
+    // with a rounded division by 255, likewise G from M and B from Y.
+    const std::uint8_t* in = samples + static_cast<std::size_t>(y) * width * 4;
+    for (std::size_t x = 0; x < width; ++x) {
+      const int not_k = in[4 * x + 3];  // 255 - Pillow's K
+      for (std::size_t c = 0; c < 3; ++c) {
+        const int t = (255 - in[4 * x + c]) * not_k + 128;
+        const int value = not_k - (((t >> 8) + t) >> 8);
+        out[3 * x + c] = static_cast<std::uint8_t>(std::clamp(value, 0, 255));
       }
     }
   }
-  return decoded;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <array>
 #include <csetjmp>
 #include <cstring>
 #include <string>
@@ -46,14 +47,17 @@ class PngDecoder {
   static void on_error(png_structp png, png_const_charp message);
   static void on_warning(png_structp png, png_const_charp message);
 
-  // The steps between setjmp() and the last libpng call; they declare no local with a destructor.
+  // The steps between setjmp() and the last libpng call. Neither read_pixels() nor the functions
+  // it calls with libpng calls inside (read_rows) declare a local with a destructor, because a
+  // longjmp() would skip it.
   bool read_pixels();
   bool accept_header();
-  void allocate_rows();
-  bool read_trailing_chunks();
+  void prepare_conversion();
+  void read_rows();
+  void convert_row(const std::uint8_t* in, std::uint8_t* out) const;
 
   void read_orientation(png_infop info);
-  DecodedImage to_rgb() const;
+  DecodedImage finish();
 
   std::span<const std::uint8_t> bytes_;
   const ImageLoadOptions& options_;
@@ -76,8 +80,15 @@ class PngDecoder {
   int bit_depth_ = 0;
   int color_type_ = 0;
   std::size_t row_bytes_ = 0;
-  std::vector<std::uint8_t> samples_;
+  std::vector<std::uint8_t> samples_;  // decoded rows: one row, or the whole image when interlaced
   std::vector<png_bytep> row_pointers_;
+  DecodedImage decoded_;
+
+  // How convert_row() turns a row of samples into RGB.
+  std::size_t channels_ = 1;       // samples per pixel
+  std::size_t sample_bytes_ = 1;   // 2 for 16-bit samples (big-endian)
+  int gray_scale_ = 1;             // multiplier of 1, 2 and 4-bit gray samples
+  std::array<std::array<std::uint8_t, 3>, 256> palette_rgb_{};
 
   // Orientation sources in Pillow's order of preference.
   std::optional<int> exif_chunk_orientation_;
@@ -133,7 +144,7 @@ Result<DecodedImage> PngDecoder::run() {
     return invalid_data(name_, "PNG", failure_);
   }
   if (warnings_ > 0) log_message(LogLevel::kDebug, name_ + ": libpng reported " + std::to_string(warnings_) + " warnings");
-  return to_rgb();
+  return finish();
 }
 
 bool PngDecoder::read_pixels() {
@@ -156,8 +167,8 @@ bool PngDecoder::read_pixels() {
   if (bit_depth_ < 8) png_set_packing(png_);  // one sample per byte, values unchanged
   png_set_interlace_handling(png_);
   png_read_update_info(png_, info_);
-  allocate_rows();
-  png_read_image(png_, row_pointers_.data());
+  prepare_conversion();
+  read_rows();
   pixels_done_ = true;
   read_orientation(info_);
   png_read_end(png_, end_info_);
@@ -187,11 +198,80 @@ bool PngDecoder::accept_header() {
   return true;
 }
 
-void PngDecoder::allocate_rows() {
+void PngDecoder::prepare_conversion() {
   row_bytes_ = png_get_rowbytes(png_, info_);
+  decoded_.rgb.width = width_;
+  decoded_.rgb.height = height_;
+  decoded_.rgb.pixels.resize(decoded_.rgb.row_bytes() * height_);
+
+  const bool wide = bit_depth_ == 16;
+  sample_bytes_ = wide ? 2 : 1;
+  switch (color_type_) {
+    case PNG_COLOR_TYPE_GRAY: decoded_.pillow_mode = bit_depth_ == 1 ? "1" : (wide ? "I" : "L"); break;
+    case PNG_COLOR_TYPE_RGB: channels_ = 3; decoded_.pillow_mode = "RGB"; break;
+    case PNG_COLOR_TYPE_PALETTE: decoded_.pillow_mode = "P"; break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA: channels_ = 2; decoded_.pillow_mode = wide ? "RGBA" : "LA"; break;
+    case PNG_COLOR_TYPE_RGB_ALPHA: channels_ = 4; decoded_.pillow_mode = "RGBA"; break;
+    default: break;
+  }
+  if (color_type_ == PNG_COLOR_TYPE_GRAY && bit_depth_ < 8) gray_scale_ = 255 / ((1 << bit_depth_) - 1);
+  if (color_type_ == PNG_COLOR_TYPE_PALETTE) {
+    // Pillow's palette starts as a grayscale ramp and the PLTE entries overwrite its start.
+    for (int i = 0; i < 256; ++i) {
+      const auto level = static_cast<std::uint8_t>(i);
+      palette_rgb_[static_cast<std::size_t>(i)] = {level, level, level};
+    }
+    png_colorp palette = nullptr;
+    int n_colors = 0;
+    png_get_PLTE(png_, info_, &palette, &n_colors);
+    for (int i = 0; i < n_colors && i < 256; ++i) {
+      palette_rgb_[static_cast<std::size_t>(i)] = {palette[i].red, palette[i].green, palette[i].blue};
+    }
+  }
+}
+
+void PngDecoder::read_rows() {
+  RgbImage& rgb = decoded_.rgb;
+  if (png_get_interlace_type(png_, info_) == PNG_INTERLACE_NONE) {
+    // One row at a time; 8-bit RGB rows go straight into the image.
+    const bool direct = color_type_ == PNG_COLOR_TYPE_RGB && bit_depth_ == 8;
+    samples_.resize(direct ? 0 : row_bytes_);
+    for (png_uint_32 y = 0; y < height_; ++y) {
+      if (direct) {
+        png_read_row(png_, rgb.row(y), nullptr);
+      } else {
+        png_read_row(png_, samples_.data(), nullptr);
+        convert_row(samples_.data(), rgb.row(y));
+      }
+    }
+    return;
+  }
+  // Adam7 passes fill every row several times, so the whole image is decoded first.
   samples_.resize(row_bytes_ * height_);
   row_pointers_.resize(height_);
   for (png_uint_32 y = 0; y < height_; ++y) row_pointers_[y] = samples_.data() + y * row_bytes_;
+  png_read_image(png_, row_pointers_.data());
+  for (png_uint_32 y = 0; y < height_; ++y) convert_row(row_pointers_[y], rgb.row(y));
+}
+
+void PngDecoder::convert_row(const std::uint8_t* in, std::uint8_t* out) const {
+  for (png_uint_32 x = 0; x < width_; ++x) {
+    const std::uint8_t* pixel = in + x * channels_ * sample_bytes_;
+    if (color_type_ == PNG_COLOR_TYPE_PALETTE) {
+      std::memcpy(out + 3 * x, palette_rgb_[pixel[0]].data(), 3);
+    } else if (channels_ <= 2) {
+      std::uint8_t gray = 0;
+      if (color_type_ == PNG_COLOR_TYPE_GRAY && sample_bytes_ == 2) {
+        const int value = (pixel[0] << 8) | pixel[1];  // big-endian
+        gray = static_cast<std::uint8_t>(value > 255 ? 255 : value);
+      } else {
+        gray = static_cast<std::uint8_t>(pixel[0] * gray_scale_);  // the high byte when 16 bit
+      }
+      out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = gray;
+    } else {
+      for (std::size_t c = 0; c < 3; ++c) out[3 * x + c] = pixel[c * sample_bytes_];
+    }
+  }
 }
 
 void PngDecoder::read_orientation(png_infop info) {
@@ -244,72 +324,15 @@ void PngDecoder::read_orientation(png_infop info) {
   }
 }
 
-DecodedImage PngDecoder::to_rgb() const {
-  DecodedImage decoded;
-  decoded.format = ImageFormat::kPng;
+DecodedImage PngDecoder::finish() {
+  decoded_.format = ImageFormat::kPng;
   if (has_exif_chunk_) {
-    decoded.exif_orientation = exif_chunk_orientation_.value_or(0);
+    decoded_.exif_orientation = exif_chunk_orientation_.value_or(0);
   } else if (has_raw_profile_) {
-    decoded.exif_orientation = raw_profile_orientation_.value_or(0);
+    decoded_.exif_orientation = raw_profile_orientation_.value_or(0);
   }
-  if (decoded.exif_orientation == 0 && xmp_orientation_) decoded.exif_orientation = *xmp_orientation_;
-
-  RgbImage& rgb = decoded.rgb;
-  rgb.width = width_;
-  rgb.height = height_;
-  rgb.pixels.resize(static_cast<std::size_t>(width_) * height_ * 3);
-  const bool wide = bit_depth_ == 16;
-  const std::size_t sample_bytes = wide ? 2 : 1;
-
-  // Per colour type: the samples per pixel and, for gray, how a sample becomes 0-255.
-  std::size_t channels = 1;
-  switch (color_type_) {
-    case PNG_COLOR_TYPE_GRAY: decoded.pillow_mode = bit_depth_ == 1 ? "1" : (wide ? "I" : "L"); break;
-    case PNG_COLOR_TYPE_RGB: channels = 3; decoded.pillow_mode = "RGB"; break;
-    case PNG_COLOR_TYPE_PALETTE: decoded.pillow_mode = "P"; break;
-    case PNG_COLOR_TYPE_GRAY_ALPHA: channels = 2; decoded.pillow_mode = wide ? "RGBA" : "LA"; break;
-    case PNG_COLOR_TYPE_RGB_ALPHA: channels = 4; decoded.pillow_mode = "RGBA"; break;
-    default: break;
-  }
-
-  std::array<std::array<std::uint8_t, 3>, 256> palette_rgb{};
-  if (color_type_ == PNG_COLOR_TYPE_PALETTE) {
-    // Pillow's palette starts as a grayscale ramp and the PLTE entries overwrite its start.
-    for (int i = 0; i < 256; ++i) palette_rgb[i] = {static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i),
-                                                    static_cast<std::uint8_t>(i)};
-    png_colorp palette = nullptr;
-    int n_colors = 0;
-    png_get_PLTE(png_, info_, &palette, &n_colors);
-    for (int i = 0; i < n_colors && i < 256; ++i) palette_rgb[i] = {palette[i].red, palette[i].green, palette[i].blue};
-  }
-  int gray_scale = 1;
-  if (color_type_ == PNG_COLOR_TYPE_GRAY && bit_depth_ < 8) gray_scale = 255 / ((1 << bit_depth_) - 1);
-
-  for (png_uint_32 y = 0; y < height_; ++y) {
-    const std::uint8_t* in = samples_.data() + y * row_bytes_;
-    std::uint8_t* out = rgb.row(y);
-    for (png_uint_32 x = 0; x < width_; ++x) {
-      const std::uint8_t* pixel = in + x * channels * sample_bytes;
-      if (color_type_ == PNG_COLOR_TYPE_PALETTE) {
-        const auto& color = palette_rgb[pixel[0]];
-        out[3 * x] = color[0];
-        out[3 * x + 1] = color[1];
-        out[3 * x + 2] = color[2];
-      } else if (channels <= 2) {
-        std::uint8_t gray = 0;
-        if (color_type_ == PNG_COLOR_TYPE_GRAY && wide) {
-          const int value = (pixel[0] << 8) | pixel[1];  // big-endian
-          gray = static_cast<std::uint8_t>(value > 255 ? 255 : value);
-        } else {
-          gray = static_cast<std::uint8_t>(pixel[0] * gray_scale);  // the high byte when 16 bit
-        }
-        out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = gray;
-      } else {
-        for (std::size_t c = 0; c < 3; ++c) out[3 * x + c] = pixel[c * sample_bytes];
-      }
-    }
-  }
-  return decoded;
+  if (decoded_.exif_orientation == 0 && xmp_orientation_) decoded_.exif_orientation = *xmp_orientation_;
+  return std::move(decoded_);
 }
 
 }  // namespace

@@ -74,7 +74,7 @@ Npy read_npy(const std::filesystem::path& path) {
 
 std::string image_path(const std::string& name) { return (preprocess_data_dir() / "images" / name).string(); }
 
-TEST(ImageCli, PreprocessWritesTheLibraryTensor) {
+TEST(ImageCli, WritesLibraryTensor) {
   testing::TempDir folder;
   const auto npy_path = folder.path() / "out.npy";
   const auto u8_path = folder.path() / "out.u8";
@@ -136,7 +136,7 @@ TEST(ImageCli, ModelFolderSuppliesTheConfig) {
   EXPECT_EQ(testing::read_bytes(u8_path), expected);
 }
 
-TEST(ImageCli, BadInputExitsWithCodeThreeAndAMessage) {
+TEST(ImageCli, BadInputExitsWithCode3) {
   testing::TempDir folder;
   const std::string out = (folder.path() / "out.npy").string();
   const auto garbage = folder.path() / "notes.png";
@@ -163,7 +163,7 @@ TEST(ImageCli, BadInputExitsWithCodeThreeAndAMessage) {
   }
 }
 
-TEST(ImageCli, UsageErrorsExitWithCodeTwo) {
+TEST(ImageCli, UsageErrorsExitWithCode2) {
   testing::TempDir folder;
   const std::string out = (folder.path() / "out.npy").string();
   EXPECT_EQ(run_glimpse({"preprocess", image_path("png_rgb_1x1.png"), "--mode", "stretch", "-o", out}, folder).exit_code,

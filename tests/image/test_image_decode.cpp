@@ -42,7 +42,7 @@ TEST(ImageDecode, ExtraCasesMatchPillow) {
   EXPECT_GE(n_cases, 45);
 }
 
-TEST(ImageDecode, LoadImageAppliesOrientationLikeExifTranspose) {
+TEST(ImageDecode, LoadImageAppliesExifTranspose) {
   int n_oriented = 0;
   for (const auto& entry : extra_manifest()["decode"]) {
     const std::string file = entry["file"].get<std::string>();
@@ -72,7 +72,7 @@ TEST(ImageDecode, OrientationOffKeepsStoredPixels) {
   EXPECT_EQ(stored->height, 16);
 }
 
-TEST(ImageDecode, SniffsFormatFromBytesNotName) {
+TEST(ImageDecode, SniffsFormatFromBytes) {
   const auto bytes = testing::read_bytes(preprocess_data_dir() / "images" / "png_rgb_1x1.png");
   EXPECT_EQ(sniff_image_format(bytes), ImageFormat::kPng);
   auto decoded = decode_image(bytes, {}, "renamed.jpg");
@@ -81,7 +81,7 @@ TEST(ImageDecode, SniffsFormatFromBytesNotName) {
   EXPECT_EQ(decoded->rgb.width, 1);
 }
 
-TEST(ImageDecode, PngGrayBitDepthsScaleToFullRange) {
+TEST(ImageDecode, PngLowBitGrayScales) {
   // One row of a 2-bit gray PNG holding the samples 0, 1, 2, 3: Pillow scales them by 85.
   const std::vector<std::uint8_t> rows = {0, 0b00011011};
   const auto file = image_testing::png_file(4, 1, 2, 0, rows);
@@ -92,7 +92,7 @@ TEST(ImageDecode, PngGrayBitDepthsScaleToFullRange) {
   EXPECT_EQ(decoded->pillow_mode, "L");
 }
 
-TEST(ImageDecode, PngGray16ClipsInsteadOfScaling) {
+TEST(ImageDecode, PngGray16Clips) {
   // Samples 0x0000, 0x00FE, 0x00FF, 0x0100, 0xFFFF: Pillow's mode I clips at 255.
   const std::vector<std::uint8_t> rows = {0, 0x00, 0x00, 0x00, 0xFE, 0x00, 0xFF, 0x01, 0x00, 0xFF, 0xFF};
   const auto file = image_testing::png_file(5, 1, 16, 0, rows);
@@ -112,7 +112,7 @@ TEST(ImageDecode, PngRgb16KeepsHighByte) {
   EXPECT_EQ(decoded->rgb.pixels, expected);
 }
 
-TEST(ImageDecode, PngTruncatedAfterImageDataKeepsPixels) {
+TEST(ImageDecode, PngWithoutIendKeepsPixels) {
   // Pillow reads the chunks after IDAT leniently; a file cut before IEND still decodes.
   const std::vector<std::uint8_t> rows = {0, 10, 20, 30};
   auto file = image_testing::png_file(1, 1, 8, 2, rows);
@@ -123,7 +123,7 @@ TEST(ImageDecode, PngTruncatedAfterImageDataKeepsPixels) {
   EXPECT_EQ(decoded->rgb.pixels, expected);
 }
 
-TEST(ImageDecode, JpegWithoutEndMarkerFailsLikePillow) {
+TEST(ImageDecode, JpegWithoutEndMarkerFails) {
   // Pillow reports "image file is truncated" when the end marker is missing, even though every
   // row was decodable.
   auto bytes = testing::read_bytes(preprocess_data_dir() / "images" / "jpeg_422_333x251.jpg");
@@ -180,8 +180,8 @@ TEST(ImageDecode, BmpRleDeltaSkipsPixels) {
   // A 4x2 RLE8 BMP, rows in file order (bottom row first):
   //   bottom: run of 2 x index 1, delta right 1 and up 0, run of 1 x index 2, end of line
   //   top:    absolute run 3, 4, 5 (padded to a 16-bit word), end of bitmap
-  // Pillow 9.4 to 12.1 read the delta offsets from the wrong file position; glimpse follows the
-  // BMP format and Pillow 12.2 and later: the skipped pixel keeps index 0, and so does the pixel
+  // Pillow 9.4 to 12.1 read the delta offsets from the wrong file position. glimpse follows the
+  // BMP format and Pillow 12.2 and later, so the skipped pixel keeps index 0. So does the pixel
   // that the early end of bitmap leaves out.
   const std::vector<std::uint8_t> rle = {2, 1, 0, 2, 1, 0, 1, 2, 0, 0, 0, 3, 3, 4, 5, 0, 0, 1};
   auto decoded = decode_image(rle_bmp(4, 2, 8, 1, rle), {}, "delta.bmp");
@@ -190,7 +190,7 @@ TEST(ImageDecode, BmpRleDeltaSkipsPixels) {
   EXPECT_EQ(blue_values(decoded->rgb), expected);
 }
 
-TEST(ImageDecode, BmpRle4OddAbsoluteRunKeepsLastPixel) {
+TEST(ImageDecode, BmpRle4OddRunKeepsLastPixel) {
   // A 5x1 RLE4 BMP: an absolute run of 3 nibbles (1, 2, 3; two bytes, already word-aligned), then
   // an encoded run of 2 alternating nibbles (4, 5), end of bitmap. Pillow 9.4 to 12.2 drop the
   // third pixel of an odd run; Pillow 12.3 and glimpse keep it.
@@ -201,7 +201,7 @@ TEST(ImageDecode, BmpRle4OddAbsoluteRunKeepsLastPixel) {
   EXPECT_EQ(blue_values(decoded->rgb), expected);
 }
 
-TEST(ImageDecode, ExifOrientationValuesOutsideRangeAreIgnored) {
+TEST(ImageDecode, OrientationOutsideRangeIgnored) {
   // apply_exif_orientation leaves the image alone for 0, 1 and anything above 8.
   const RgbImage image = image_testing::noise_image(3, 2, 1);
   for (int orientation : {0, 1, 9, 255, -1}) {

@@ -127,7 +127,7 @@ class SharedPreprocessFixture : public ::testing::Test {
   static std::filesystem::path shared_dir() { return testing::shared_fixtures_dir() / "preprocess"; }
 };
 
-TEST_F(SharedPreprocessFixture, DecodedFilesHaveZeroDifferingValues) {
+TEST_F(SharedPreprocessFixture, DecodedFilesMatchExactly) {
   int n_compared = 0;
   for (const auto& entry : manifest()["images"]) {
     if (!entry["paths"].contains("decoded_u8")) continue;  // the two large JPEGs store digests only
@@ -140,7 +140,7 @@ TEST_F(SharedPreprocessFixture, DecodedFilesHaveZeroDifferingValues) {
   EXPECT_EQ(n_compared, 21);
 }
 
-TEST_F(SharedPreprocessFixture, OutputFilesHaveZeroDifferingValues) {
+TEST_F(SharedPreprocessFixture, OutputFilesMatchExactly) {
   int n_compared = 0;
   for (const auto& entry : manifest()["images"]) {
     const std::string stem = stem_of(entry);
@@ -182,7 +182,7 @@ TEST(TinyLlavaPixels, PreprocessedImagesMatchPixelInputs) {
   EXPECT_EQ(n_compared, 7);
 }
 
-TEST(TinyLlavaPixels, ModelFolderConfigGivesSamePixels) {
+TEST(TinyLlavaPixels, ModelFolderConfigMatches) {
   const auto folder = testing::test_data_dir() / "tiny-llava";
   auto config = PreprocessConfig::from_model_folder((folder / "model-f16").string());
   ASSERT_TRUE(config.ok()) << config.error().to_string();

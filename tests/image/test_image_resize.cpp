@@ -83,7 +83,7 @@ TEST(ImageResize, NearestAndBadSizesAreRejected) {
   EXPECT_NE(invalid.error().message.find("bytes of RGB"), std::string::npos) << invalid.error().message;
 }
 
-TEST(ImageCrop, CenterCropCutsOddRemainderAtBottomRight) {
+TEST(ImageCrop, OddRemainderCutBottomRight) {
   // 5x4 image, crop 2x1: left = (5 - 2) // 2 = 1, top = (4 - 1) // 2 = 1.
   const RgbImage image = image_testing::noise_image(5, 4, 4);
   auto crop = center_crop(image, 2, 1);
@@ -92,7 +92,7 @@ TEST(ImageCrop, CenterCropCutsOddRemainderAtBottomRight) {
   EXPECT_EQ(crop->pixels, expected);
 }
 
-TEST(ImageCrop, CropLargerThanImagePadsWithZeros) {
+TEST(ImageCrop, LargerCropPadsWithZeros) {
   // 1x1 image into a 4x3 crop: transformers pads with ceil offsets, top 1 and left 2, then crops.
   const RgbImage dot = RgbImage::filled(1, 1, {9, 8, 7});
   auto crop = center_crop(dot, 4, 3);
@@ -102,7 +102,7 @@ TEST(ImageCrop, CropLargerThanImagePadsWithZeros) {
   EXPECT_EQ(crop->pixels, expected.pixels);
 }
 
-TEST(ImagePad, ExpandToSquareCentersWithFloorOffsets) {
+TEST(ImagePad, ExpandCentersWithFloorOffsets) {
   const RgbImage wide = RgbImage::filled(4, 1, {1, 2, 3});
   const RgbImage square = expand_to_square(wide, {122, 116, 104});
   ASSERT_EQ(square.width, 4);
@@ -127,7 +127,7 @@ TEST(ImagePad, PadModeMatchesExpandThenResize) {
   EXPECT_EQ(describe_differences(result->image.pixels, reference->pixels, 24), "");
 }
 
-TEST(ImagePreprocess, CropWindowMatchesFullResizeThenCrop) {
+TEST(ImagePreprocess, CropWindowMatchesFullResize) {
   // preprocess() resizes only the crop window; it must equal resizing everything, then cropping.
   const RgbImage image = image_testing::noise_image(97, 61, 6);
   PreprocessConfig config = PreprocessConfig::llava15();
@@ -170,7 +170,7 @@ TEST(ImagePreprocess, ConfigVariantsMatchTransformers) {
   EXPECT_EQ(n_cases, 5);
 }
 
-TEST(ImagePreprocess, OutputFeedsTheModelShape) {
+TEST(ImagePreprocess, OutputIsChwFloat32) {
   const RgbImage image = image_testing::noise_image(50, 70, 7);
   auto result = preprocess(image, PreprocessConfig::llava15());
   ASSERT_TRUE(result.ok());
@@ -201,13 +201,13 @@ TEST(ImagePreprocess, ExtremeAspectRatioHitsPixelLimit) {
   EXPECT_EQ(cropped->image.pixels, RgbImage::filled(336, 336, {5, 5, 5}).pixels);
 }
 
-TEST(ImagePreprocess, PadColorTruncatesMeanTimes255) {
+TEST(ImagePreprocess, PadColorTruncates) {
   EXPECT_EQ(PreprocessConfig::llava15().pad_color(), (std::array<std::uint8_t, 3>{122, 116, 104}));
 }
 
 // preprocessor_config.json parsing.
 
-TEST(PreprocessConfigParse, LlavaHfConfigGivesLlava15Values) {
+TEST(PreprocessConfigParse, LlavaHfConfigParses) {
   const auto path = testing::test_data_dir() / "tiny-llava" / "model-f16" / "preprocessor_config.json";
   const std::vector<std::uint8_t> bytes = testing::read_bytes(path);
   auto config = PreprocessConfig::parse(std::string(bytes.begin(), bytes.end()), "preprocessor_config.json");
@@ -232,7 +232,7 @@ TEST(PreprocessConfigParse, MissingFieldsTakeClipDefaults) {
   EXPECT_EQ(config->mode, PreprocessMode::kCrop);
 }
 
-TEST(PreprocessConfigParse, AcceptsOlderAndOtherForms) {
+TEST(PreprocessConfigParse, AcceptsOlderForms) {
   auto old = PreprocessConfig::parse(
       R"({"feature_extractor_type": "CLIPFeatureExtractor", "size": 336, "crop_size": 336, "image_mean": 0.5})",
       "old.json");
