@@ -93,7 +93,7 @@ struct Answer {
   Timings timings;
 };
 
-// What a request will cost before it runs.
+// The cost of a request, known before it runs.
 struct PromptCost {
   std::int64_t prompt_tokens = 0;   // positions the turn will feed, image positions included
   std::int64_t image_tokens = 0;
