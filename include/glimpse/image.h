@@ -21,7 +21,7 @@ namespace glimpse {
 inline constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
 inline constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
 
-// An 8-bit RGB image: `pixels` holds height rows of width pixels of R, G, B (HWC, row-major,
+// An 8-bit RGB image: `pixels` contains height rows of width pixels of R, G, B (HWC, row-major,
 // no row padding), so pixels.size() == height * width * 3.
 struct RgbImage {
   std::int64_t width = 0;
@@ -55,11 +55,11 @@ enum class ResampleFilter {
 std::string_view resample_filter_name(ResampleFilter filter);
 
 // Resizes `image` to width x height the way Pillow's Image.resize does with the whole image as
-// the source box and no reducing_gap: a separable convolution whose kernel is stretched by the
-// scale factor when shrinking (antialiasing), with Pillow's 22-bit fixed-point weights, the
-// horizontal pass first and its result rounded to uint8 before the vertical pass. The output
-// equals Pillow's byte for byte for every filter except kNearest, which returns kUnsupported.
-// An unchanged size returns a copy, as Pillow does.
+// the source box and no reducing_gap. That is a separable convolution whose kernel is stretched
+// by the scale factor when shrinking (antialiasing), with Pillow's 22-bit fixed-point weights.
+// The horizontal pass runs first, and its result is rounded to uint8 before the vertical pass.
+// The output equals Pillow's byte for byte for every filter except kNearest, which returns
+// kUnsupported. An unchanged size returns a copy, as Pillow does.
 Result<RgbImage> resize_like_pillow(const RgbImage& image, std::int64_t width, std::int64_t height,
                                     ResampleFilter filter);
 
@@ -75,10 +75,10 @@ Result<RgbImage> center_crop(const RgbImage& image, std::int64_t width, std::int
 // copy.
 RgbImage expand_to_square(const RgbImage& image, std::array<std::uint8_t, 3> background);
 
-// Rotates or mirrors `image` so that it appears upright, for an EXIF Orientation value 1-8, like
-// Pillow's ImageOps.exif_transpose: 2 mirrors left-right, 3 rotates 180 degrees, 4 mirrors
-// top-bottom, 5 transposes, 6 rotates 90 degrees clockwise, 7 transverses, 8 rotates 90 degrees
-// counter-clockwise. Orientation 1 and values outside 1-8 return the image unchanged.
+// Rotates or mirrors `image` so that it appears upright, for an EXIF Orientation value, like
+// Pillow's ImageOps.exif_transpose. 2 mirrors left-right, 3 rotates 180 degrees, 4 mirrors
+// top-bottom, 5 transposes, 6 rotates 90 degrees clockwise, 7 transverses and 8 rotates 90
+// degrees counter-clockwise. Orientation 1 and values outside 2-8 return the image unchanged.
 RgbImage apply_exif_orientation(RgbImage image, int orientation);
 
 // Whether the image is resized and center-cropped as it is (llava-hf's CLIPImageProcessor) or
@@ -114,10 +114,10 @@ struct PreprocessConfig {
   std::array<double, 3> image_mean = {0.48145466, 0.4578275, 0.40821073};
   std::array<double, 3> image_std = {0.26862954, 0.26130258, 0.27577711};
 
-  // The largest image preprocessing may work on, in pixels: the pad-mode square and the output.
-  // It is not read from preprocessor_config.json. It stops an image of extreme aspect ratio, such
-  // as 1 x 50,000,000 pixels, from becoming a square of 2.5e15 pixels. The default equals
-  // ImageLoadOptions::max_pixels.
+  // The largest image preprocessing may work on, in pixels: the pad-mode square, the resized
+  // image and the crop. It is not read from preprocessor_config.json. It stops an image of
+  // extreme aspect ratio, such as 1 x 50,000,000 pixels, from becoming a square of 2.5e15
+  // pixels. The default equals ImageLoadOptions::max_pixels.
   std::int64_t max_pixels = 89'478'485;
 
   // llava-hf/llava-1.5-7b-hf's preprocessing: shortest edge 336, bicubic, center crop 336x336,
@@ -126,7 +126,7 @@ struct PreprocessConfig {
 
   // Parses a preprocessor_config.json of a CLIPImageProcessor or LlavaImageProcessor. Fields the
   // file leaves out take that processor class's defaults in transformers (CLIP's: shortest edge
-  // 224, crop 224x224, bicubic, rescale 1/255, CLIP mean and std); "do_pad": true selects the pad
+  // 224, crop 224x224, bicubic, rescale 1/255, CLIP mean and std). "do_pad": true selects the pad
   // mode. Other processor types (such as LlavaNextImageProcessor's tiling) return kUnsupported.
   // `source` names the input in errors.
   static Result<PreprocessConfig> parse(std::string_view json_text, const std::string& source);

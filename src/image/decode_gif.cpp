@@ -22,14 +22,23 @@ namespace {
 struct Input {
   std::span<const std::uint8_t> bytes;
   std::size_t offset = 0;
+  bool gave_terminator = false;
 };
 
+// Copies the next bytes of the file. At its end it supplies one extra zero byte, a block
+// terminator: Pillow accepts a file that stops right after the last data block of the frame, but
+// giflib reads on to the terminator once the pixels are complete. A frame whose data really ends
+// early still fails, because giflib rejects an empty block inside the pixel data.
 int read_input(GifFileType* gif, GifByteType* out, int length) {
   auto* input = static_cast<Input*>(gif->UserData);
   if (length <= 0) return 0;
-  const std::size_t n = std::min(static_cast<std::size_t>(length), input->bytes.size() - input->offset);
+  std::size_t n = std::min(static_cast<std::size_t>(length), input->bytes.size() - input->offset);
   std::memcpy(out, input->bytes.data() + input->offset, n);
   input->offset += n;
+  if (n < static_cast<std::size_t>(length) && !input->gave_terminator) {
+    out[n++] = 0;
+    input->gave_terminator = true;
+  }
   return static_cast<int>(n);
 }
 
@@ -96,7 +105,7 @@ int read_frame_rows(GifFileType* gif, std::vector<GifPixelType>& indices) {
 
 Result<DecodedImage> decode_gif(std::span<const std::uint8_t> bytes, const ImageLoadOptions& options,
                                 const std::string& name) {
-  Input input{bytes, 0};
+  Input input{bytes, 0, false};
   int error = 0;
   const std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&input, read_input, &error));
   if (!gif) return invalid_data(name, "GIF", gif_error(error));

@@ -100,7 +100,10 @@ class PngDecoder {
 
 // Returns the length of the signature and the complete chunks that follow it. libpng allocates a
 // chunk's declared length before reading its data (a too-large length is only a warning), so a
-// 100-byte file could make it allocate 2 GB; it never sees a chunk that the data cannot hold.
+// 100-byte file could make it allocate 2 GB. Therefore libpng is given no chunk that the data
+// cannot hold.
+// NOTE: a file cut inside its last IDAT chunk after the pixel data (in the zlib checksum or the
+// CRC) therefore fails, where Pillow, which needs only the pixel data, decodes it.
 std::size_t complete_chunks_length(std::span<const std::uint8_t> bytes) {
   std::size_t offset = 8;
   while (offset + 12 <= bytes.size()) {

@@ -71,6 +71,9 @@ Result<PreprocessedImage> preprocess(const RgbImage& image, const PreprocessConf
               config.crop_height};
   }
   GLIMPSE_RETURN_IF_ERROR(check_pixels(window.width, window.height, config.max_pixels, "the resized image"));
+  if (crop) {
+    GLIMPSE_RETURN_IF_ERROR(check_pixels(config.crop_width, config.crop_height, config.max_pixels, "the center crop"));
+  }
 
   PreprocessedImage result;
   GLIMPSE_ASSIGN_OR_RETURN(result.image, image_internal::resample_window(source, resized_width, resized_height,

@@ -123,6 +123,21 @@ TEST(ImageDecode, PngWithoutIendKeepsPixels) {
   EXPECT_EQ(decoded->rgb.pixels, expected);
 }
 
+TEST(ImageDecode, GifWithoutTerminatorDecodes) {
+  // Pillow decodes a GIF that stops right after the frame's last data block, without the block
+  // terminator and trailer. A GIF that stops inside the pixel data fails in both.
+  const DecodedImage full = decode_file(preprocess_data_dir() / "images" / "gif_p_trns_320x200.gif");
+  auto bytes = testing::read_bytes(preprocess_data_dir() / "images" / "gif_p_trns_320x200.gif");
+  ASSERT_EQ(bytes[bytes.size() - 2], 0);    // block terminator
+  ASSERT_EQ(bytes[bytes.size() - 1], ';');  // trailer
+  bytes.resize(bytes.size() - 2);
+  auto decoded = decode_image(bytes, {}, "no-terminator.gif");
+  ASSERT_TRUE(decoded.ok()) << decoded.error().to_string();
+  EXPECT_EQ(decoded->rgb.pixels, full.rgb.pixels);
+  bytes.resize(bytes.size() - 10);
+  EXPECT_FALSE(decode_image(bytes, {}, "cut.gif").ok());
+}
+
 TEST(ImageDecode, JpegWithoutEndMarkerFails) {
   // Pillow reports "image file is truncated" when the end marker is missing, even though every
   // row was decodable.

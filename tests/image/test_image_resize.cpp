@@ -201,6 +201,20 @@ TEST(ImagePreprocess, ExtremeAspectRatioHitsPixelLimit) {
   EXPECT_EQ(cropped->image.pixels, RgbImage::filled(336, 336, {5, 5, 5}).pixels);
 }
 
+TEST(ImagePreprocess, CropSizeHitsPixelLimit) {
+  // A crop larger than the resized image is padded to the crop size, which the limit bounds too.
+  PreprocessConfig config = PreprocessConfig::llava15();
+  config.set_square_size(24);
+  config.crop_height = 6000;
+  config.crop_width = 6000;
+  config.max_pixels = 1 << 20;
+  auto result = preprocess(RgbImage::filled(7, 3, {1, 2, 3}), config);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kOutOfRange);
+  EXPECT_NE(result.error().message.find("the center crop would be 6000x6000"), std::string::npos)
+      << result.error().message;
+}
+
 TEST(ImagePreprocess, PadColorTruncates) {
   EXPECT_EQ(PreprocessConfig::llava15().pad_color(), (std::array<std::uint8_t, 3>{122, 116, 104}));
 }

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 
 #include "glimpse/image_source.h"
@@ -175,6 +176,10 @@ HttpResponse redirect(const std::string& location) {
 class ImageSourceUrl : public ::testing::Test {
  protected:
   void SetUp() override {
+    // libcurl honours http_proxy and friends; requests to the local server must not leave the
+    // machine, whatever the environment of the test run.
+    ::setenv("no_proxy", "127.0.0.1", 1);
+    ::setenv("NO_PROXY", "127.0.0.1", 1);
     png_ = fixture_bytes("png_p_trns_200x150.png");
     const std::string png(png_.begin(), png_.end());
     server_.add("/image.png", response(200, "image/png", png));

@@ -187,6 +187,16 @@ void Interpreter::step(std::size_t line) {
   }
 }
 
+Interpreter::~Interpreter() {
+  frames_.clear();
+  for (const std::shared_ptr<Namespace>& space : namespaces_) {
+    // Move the attributes out first, so that destroying them cannot reach this namespace's
+    // storage while it is being cleared.
+    Dict attributes = std::move(space->attributes);
+    space->attributes.items.clear();
+  }
+}
+
 MarkedString Interpreter::render(const Body& body, const Dict& globals) {
   frames_.clear();
   frames_.emplace_back();
@@ -220,8 +230,9 @@ MarkedString Interpreter::render(const Body& body, const Dict& globals) {
     }
     return Value(std::move(values));
   });
-  builtin("namespace", [](Interpreter&, CallArguments& args) -> Value {
+  builtin("namespace", [](Interpreter& self, CallArguments& args) -> Value {
     auto space = std::make_shared<Namespace>();
+    self.namespaces_.push_back(space);
     for (const Value& value : args.positional) {
       if (!value.is_dict()) fail("namespace() takes keyword arguments or a dict");
       for (const auto& [key, item] : value.as_dict().items) space->attributes.set(key, item);

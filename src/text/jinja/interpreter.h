@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,12 @@ struct RenderLimits {
 class Interpreter {
  public:
   Interpreter(const RenderLimits& limits, std::int64_t now_seconds) : limits_(limits), now_seconds_(now_seconds) {}
+  // Empties every namespace() made during rendering. A namespace is the one mutable object, so
+  // it is the only way to build a reference cycle ({% set ns.self = [ns] %}); emptying them all
+  // breaks every cycle and frees what the template allocated.
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
 
   // Renders `body` with `globals` as the outermost variables.
   MarkedString render(const Body& body, const Dict& globals);
@@ -71,6 +78,7 @@ class Interpreter {
   std::uint64_t steps_ = 0;
   int call_depth_ = 0;
   std::size_t output_bytes_ = 0;
+  std::vector<std::shared_ptr<Namespace>> namespaces_;
 };
 
 // Applies the built-in filter `name` (filters.cpp). `line` is for messages.
