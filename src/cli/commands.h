@@ -27,5 +27,6 @@ void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_co
 void add_image_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // preprocess
 void add_text_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);   // tokenize, detokenize
 void add_hub_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);    // pull
+void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_code);   // bench
 
 }  // namespace glimpse::cli

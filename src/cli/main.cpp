@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   add_image_commands(app, global, exit_code);
   add_text_commands(app, global, exit_code);
   add_hub_commands(app, global, exit_code);
+  add_bench_command(app, global, exit_code);
 
   try {
     app.parse(argc, argv);
