@@ -4,7 +4,7 @@
 // bandwidth, from which the decode speed limit follows.
 //
 // Protocol: every figure is one warm-up run, then --repetitions timed runs, reported as median,
-// min and max. Peak memory is measured in a child process that answers one question and nothing
+// min and max. Peak memory is measured in a child process that runs one request and nothing
 // else, so the other sections (and the bandwidth buffer) do not inflate it.
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -103,9 +103,9 @@ class Random {
     state_ ^= state_ >> 27;
     return state_ * 0x2545F4914F6CDD1DULL;
   }
-  // Uniform in [-1, 1).
+  // Returns a value uniform in [-1, 1).
   float unit() { return static_cast<float>(next() >> 40) * (2.0f / 16777216.0f) - 1.0f; }
-  // A plain text token id: past the special ids 0-2 and below the image and pad ids.
+  // Returns a plain text token id: above the special ids 0-2 and below `limit`.
   std::int32_t text_id(std::int64_t limit) { return static_cast<std::int32_t>(3 + next() % (limit - 3)); }
 
  private:
@@ -131,11 +131,11 @@ std::string today() {
   return text;
 }
 
-// Weight bytes of the model folder: all of them, and those one decode step reads. A decode step
-// reads every language-model matrix once (lm_head included) and one row of embed_tokens.
+// Weight sizes of a model folder. A decode step reads every language-model matrix once (lm_head
+// included) and one row of embed_tokens.
 struct WeightBytes {
   double total = 0.0;
-  double per_decode_token = 0.0;
+  double per_decode_token = 0.0;  // bytes one decode step reads
 };
 
 Result<WeightBytes> weight_bytes(const std::string& folder, const LlavaConfig& config) {
@@ -156,7 +156,8 @@ Result<WeightBytes> weight_bytes(const std::string& folder, const LlavaConfig& c
   return bytes;
 }
 
-// Bytes of keys and values one layer-stack step reads when it attends to `positions` rows.
+// Returns the bytes of keys and values that one decode step reads, over all layers, when it
+// attends to `positions` cached rows (float32 cache).
 double kv_bytes(const LlavaConfig& config, double positions) {
   return positions * 2.0 * static_cast<double>(config.text.num_hidden_layers * config.text.num_key_value_heads *
                                                config.text.head_dim * static_cast<std::int64_t>(sizeof(float)));
@@ -164,14 +165,15 @@ double kv_bytes(const LlavaConfig& config, double positions) {
 
 // ---- memory: one question in a child process ------------------------------------------------
 
-// Answers one question about the image with memory_new_tokens new tokens in a forked child and
-// returns the child's peak resident set size with the prompt and answer sizes. Runs before this
-// process starts any thread, so the fork is safe.
+// Asks one question about the image in a forked child, generating memory_new_tokens tokens, and
+// returns the child's peak resident set size with the prompt and completion token counts. Call it
+// before this process starts a thread, so that the fork copies no thread state.
 Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) {
   int fds[2];
   if (::pipe(fds) != 0) return make_error(ErrorCode::kIoError, std::string("pipe: ") + std::strerror(errno));
   std::fflush(stdout);
   std::fflush(stderr);
+
   const pid_t child = ::fork();
   if (child < 0) return make_error(ErrorCode::kIoError, std::string("fork: ") + std::strerror(errno));
   if (child == 0) {
@@ -199,6 +201,7 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
                {"completion_tokens", answer->usage.completion_tokens}};
       }
     }
+
     const std::string text = out.dump();
     std::size_t written = 0;
     while (written < text.size()) {
@@ -209,20 +212,23 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
     ::close(fds[1]);
     ::_exit(0);
   }
+
   ::close(fds[1]);
   std::string text;
   char buffer[4096];
   ssize_t n = 0;
   while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(n));
   ::close(fds[0]);
+
   int status = 0;
   ::waitpid(child, &status, 0);
   if (!WIFEXITED(status) || text.empty()) {
-    return make_error(ErrorCode::kInternal, "the memory measurement process ended without a result (killed for "
-                                            "memory?); rerun without the memory section to see the other figures");
+    return make_error(ErrorCode::kInternal,
+                      "the memory measurement process exited without a result, perhaps killed for lack of memory; "
+                      "pass --sections without memory to measure the rest");
   }
   json result = json::parse(text, nullptr, false);
-  if (result.is_discarded()) return make_error(ErrorCode::kInternal, "the memory measurement process wrote bad JSON");
+  if (result.is_discarded()) return make_error(ErrorCode::kInternal, "the memory measurement process wrote invalid JSON");
   if (result.contains("error")) {
     return make_error(ErrorCode::kInvalidArgument, "memory measurement: " + result["error"].get<std::string>());
   }
@@ -231,8 +237,8 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
 
 // ---- bandwidth -------------------------------------------------------------------------------
 
-// Reads a buffer of bandwidth_mib MiB sequentially with every thread of `pool`, several passes,
-// and returns the best pass in bytes per second with the others.
+// Measures memory read bandwidth: every thread of `pool` reads its share of a bandwidth_mib MiB
+// buffer sequentially, for several passes. Returns the best pass in bytes per second, and all passes.
 Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
   const std::size_t bytes = static_cast<std::size_t>(args.bandwidth_mib) << 20;
   const std::size_t words = bytes / sizeof(std::uint64_t);
@@ -242,6 +248,7 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
     return make_error(ErrorCode::kOutOfRange, "cannot allocate the " + std::to_string(args.bandwidth_mib) +
                                                   " MiB bandwidth buffer; pass a smaller --bandwidth-mib");
   }
+
   std::uint64_t* data = buffer.get();
   const std::int64_t chunk = 1 << 16;  // words per work item: 512 KiB
   const auto n_chunks = static_cast<std::int64_t>((words + chunk - 1) / chunk);
@@ -252,6 +259,7 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
       for (std::size_t i = first; i < last; ++i) data[i] = i * 0x9E3779B97F4A7C15ULL;
     }
   });
+
   std::vector<std::uint64_t> sums(static_cast<std::size_t>(n_chunks));
   std::vector<double> rates;
   const int passes = std::max(args.repetitions, 5);
@@ -276,6 +284,7 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
     const double seconds = seconds_since(start);
     if (pass > 0) rates.push_back(static_cast<double>(words * sizeof(std::uint64_t)) / seconds);  // pass 0 warms up
   }
+
   std::uint64_t check = 0;
   for (std::uint64_t s : sums) check += s;
   const Stats stats = summarize(rates);
@@ -288,7 +297,8 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
 
 // ---- model sections --------------------------------------------------------------------------
 
-// The LLaVA prompt shape: BOS, a few text ids, the image positions, then the rest of the text.
+// Returns ids of the LLaVA prompt shape: BOS, a few text ids, the image positions, then the rest
+// of the text.
 std::vector<std::int32_t> llava_prompt_ids(const LlavaConfig& config, std::int64_t text_tokens, Random& random) {
   const std::int64_t limit = std::min<std::int64_t>(config.image_token_index, config.text.vocab_size);
   std::vector<std::int32_t> ids = {static_cast<std::int32_t>(config.text.bos_token_id.value_or(1))};
@@ -319,7 +329,7 @@ void fill_cache(KvCache& cache, const LlavaConfig& config, std::int64_t position
 
 struct CacheRun {
   double total = 0.0;
-  std::vector<double> steps;  // steps[i]: feeding generated token i + 1 and choosing the next
+  std::vector<double> steps;  // steps[i]: feeding back generated token i + 1, then choosing the next
 };
 
 // Generates cache_new_tokens + 1 greedy tokens after a text prompt, so that cache_new_tokens
@@ -380,7 +390,7 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
               cpu_name().c_str(), args.repetitions);
   std::fflush(stdout);
 
-  // First, before any thread exists: peak memory of one answer, in a child process.
+  // Peak memory comes first, before this process starts a thread, because it forks.
   if (wants(args, "memory")) {
     GLIMPSE_ASSIGN_OR_RETURN(json memory, measure_memory(args, global));
     report_json["memory"] = memory;
@@ -582,6 +592,7 @@ Result<std::vector<std::int64_t>> parse_positions(const std::string& text) {
 void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_code) {
   auto args = std::make_shared<BenchArgs>();
   auto positions = std::make_shared<std::string>("16,512,2048");
+
   auto* bench = app.add_subcommand("bench", "Measure load time, memory, image encoding, prefill, decode and the "
                                             "KV cache's effect on a model");
   bench->add_option("-m,--model", args->model, "A llava-hf model folder")->required();
@@ -615,7 +626,9 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
                     "Sections to run (default: all): memory, bandwidth, load, image, prefill, decode, cache")
       ->delimiter(',')
       ->check(CLI::IsMember(kSections));
+
   bench->add_option("--json", args->json_path, "Also write every figure, with all samples, to this JSON file");
+
   bench->callback([args, positions, &global, &exit_code] {
     auto parsed = parse_positions(*positions);
     if (!parsed.ok()) {

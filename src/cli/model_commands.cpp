@@ -114,7 +114,7 @@ int run_generate(const GenerateArgs& args, const GlobalOptions& global) {
 void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_code) {
   auto info_dir = std::make_shared<std::string>();
   auto* info = app.add_subcommand("info", "Print the configuration of a llava-hf model folder");
-  info->add_option("model", *info_dir, "Model folder (config.json and safetensors weights)")->required();
+  info->add_option("model,-m,--model", *info_dir, "Model folder (config.json and safetensors weights)")->required();
   info->callback([info_dir, &global, &exit_code] {
     auto model = load_model(*info_dir, global);
     if (!model.ok()) {
@@ -127,7 +127,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_co
   auto args = std::make_shared<GenerateArgs>();
   auto* generate = app.add_subcommand(
       "generate", "Greedy-decode from token ids and an optional raw RGB image (below the tokenizer and image decoder)");
-  generate->add_option("model", args->model_dir, "Model folder")->required();
+  generate->add_option("model,-m,--model", args->model_dir, "Model folder")->required();
   generate->add_option("--ids", args->ids, "Comma-separated prompt token ids, image token positions included")
       ->required();
   generate->add_option("--rgb", args->rgb_path,
