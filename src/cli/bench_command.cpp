@@ -433,10 +433,10 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
     const double budget = weights.total + kv + 300e6;
     memory["kv_cache_bytes"] = kv;
     memory["budget_bytes"] = budget;
-    std::printf("peak resident memory, one question + %lld tokens: %.0f MB (weights %.0f MB + KV cache %.0f MB + "
-                "%.0f MB other; budget %.0f MB)\n",
-                static_cast<long long>(memory["completion_tokens"].get<std::int64_t>()), peak / 1e6,
-                weights.total / 1e6, kv / 1e6, (peak - weights.total - kv) / 1e6, budget / 1e6);
+    std::printf("peak resident memory, one question + %lld tokens: %.0f MB; budget %.0f MB = weights %.0f MB + "
+                "KV cache %.0f MB + 300 MB\n",
+                static_cast<long long>(memory["completion_tokens"].get<std::int64_t>()), peak / 1e6, budget / 1e6,
+                weights.total / 1e6, kv / 1e6);
   }
   std::fflush(stdout);
 
