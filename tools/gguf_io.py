@@ -1,11 +1,11 @@
 """Reads and writes GGUF files (version 3, little-endian), the container of llama.cpp models.
 
 Only what the benchmark model generator needs: the key-value metadata of every GGUF value type,
-and tensor records for F32 and F16 data. Layout, as llama.cpp's gguf.c reads it: the magic
-"GGUF", uint32 version, uint64 tensor count, uint64 key-value count, the key-value pairs, the
-tensor records (name, dimension count, dimensions innermost first, ggml type, offset into the
-data section), padding to the alignment (general.alignment, default 32), then the data section,
-each tensor's data aligned the same way.
+and tensor records for F32, F16 and BF16 data. The file starts with the magic "GGUF", a uint32
+version, a uint64 tensor count and a uint64 key-value count. The key-value pairs follow, then
+the tensor records (name, dimension count, dimensions innermost first, ggml type, offset into
+the data section). After padding to the alignment (general.alignment, default 32) comes the
+data section, where each tensor's data is aligned the same way.
 """
 import struct
 
@@ -98,8 +98,8 @@ def _encode_value(kind, value):
 
 
 class Writer:
-    """Writes a GGUF file whose tensor records are declared up front; the data is then streamed
-    tensor by tensor in the declared order, so a 14 GB model never sits in memory."""
+    """A GGUF file being written. The tensor records are declared up front, and the data is then
+    streamed tensor by tensor in the declared order, so a 14 GB model never sits in memory."""
 
     def __init__(self, path, metadata, tensors):
         """metadata: key -> (type, value). tensors: list of (name, shape outermost first, ggml type)."""

@@ -3,9 +3,9 @@
 
 The same weights are written twice: as a llava-hf folder (config.json, sharded safetensors, the
 tokenizer, chat template and preprocessor files of the tiny-llava fixture) that glimpse loads,
-and as a llama.cpp GGUF pair (text model + mmproj) in the layout the tiny-llava fixture documents
-(../shared/fixtures/tiny-llava/README.md, "GGUF layout"), so other engines can be timed on
-identical weights. Speed does not depend on weight values; the values are normal with standard
+and as a llama.cpp GGUF pair, so other engines can be timed on identical weights. The text model
+follows llama.cpp's convert_hf_to_gguf.py (Q and K rows permuted for interleaved RoPE) and the
+mmproj file its legacy LLaVA CLIP converter, like the GGUF files of the tiny-llava fixture. Speed does not depend on weight values; the values are normal with standard
 deviation 0.02 (norm weights 1), seeded per tensor name, so every run writes the same files.
 
 Usage (Debian's /usr/bin/python3, which has NumPy):
@@ -62,7 +62,7 @@ GGML_BF16 = 30
 
 
 def values(name, shape, seed, dtype):
-    """The tensor `name` as stored: float16 values, or bfloat16 bit patterns (uint16)."""
+    """Returns the tensor `name` as stored: float16 values, or bfloat16 bit patterns (uint16)."""
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     if name.endswith(("norm.weight", "layer_norm1.weight", "layer_norm2.weight")):
         data = np.ones(shape, dtype=np.float32)
@@ -82,9 +82,10 @@ def as_f32(stored, dtype):
 
 
 def hf_tensors(s):
-    """(name, shape) of every llava-hf tensor, with transformers' pre-4.52 names."""
+    """Returns (name, shape) of every llava-hf tensor, with transformers' pre-4.52 names."""
     h, hd = s["hidden"], s["hidden"] // s["heads"]
     out = [("language_model.model.embed_tokens.weight", (VOCAB, h))]
+
     for i in range(s["layers"]):
         p = f"language_model.model.layers.{i}."
         out += [(p + "input_layernorm.weight", (h,)),
@@ -97,6 +98,7 @@ def hf_tensors(s):
                 (p + "mlp.up_proj.weight", (s["mlp"], h)),
                 (p + "mlp.down_proj.weight", (h, s["mlp"]))]
     out += [("language_model.model.norm.weight", (h,)), ("language_model.lm_head.weight", (VOCAB, h))]
+
     v = s["v_hidden"]
     n_pos = (IMAGE_SIZE // PATCH) ** 2 + 1
     p = "vision_tower.vision_model."
@@ -178,13 +180,15 @@ def write_hf(out, s, dtype, seed):
 
 
 def permute_rows(w, n_head):
-    """Hugging Face's rotate-half Q/K rows to llama.cpp's interleaved order (convert_hf_to_gguf)."""
+    """Reorders Q or K rows from Hugging Face's rotate-half RoPE layout to llama.cpp's interleaved one,
+    as llama.cpp's convert_hf_to_gguf.py does."""
     rows, n_in = w.shape
     return w.reshape(n_head, 2, rows // n_head // 2, n_in).swapaxes(1, 2).reshape(rows, n_in)
 
 
 def gguf_text_tensors(s):
-    """(gguf name, hf name, shape, kind); kind is 'w' (model dtype), 'n' (F32), 'q'/'k' (permuted)."""
+    """Returns (gguf name, hf name, shape, kind) per tensor. kind is 'w' (stored in the model dtype),
+    'n' (F32), or 'q' or 'k' (model dtype, rows permuted)."""
     h, hd = s["hidden"], s["hidden"] // s["heads"]
     out = [("token_embd.weight", "language_model.model.embed_tokens.weight", (VOCAB, h), "w")]
     for i in range(s["layers"]):

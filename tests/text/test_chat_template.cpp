@@ -242,9 +242,8 @@ TEST(ChatTemplate, ReportsErrorsWithConstruct) {
   }
 }
 
-// A namespace that holds itself, directly or through a list, a dict or a bound method, is a
-// reference cycle; the AddressSanitizer run of this test reports it as a leak if rendering
-// does not break it. Found by fuzz_text_chat_template.
+// A namespace that contains itself through a list, a dict or another namespace is a reference
+// cycle. The AddressSanitizer run of this test reports a leak if rendering does not break it.
 TEST(ChatTemplate, SelfReferencingNamespaceIsFreed) {
   const Tokenizer tokenizer = load_llava_tokenizer();
   for (const char* source : {"{% set ns = namespace(a=1) %}{% set ns.self = [ns] %}{{ ns.a }}",

@@ -38,8 +38,8 @@ class Interpreter {
  public:
   Interpreter(const RenderLimits& limits, std::int64_t now_seconds) : limits_(limits), now_seconds_(now_seconds) {}
   // Empties every namespace() made during rendering. A namespace is the one mutable object, so
-  // it is the only way to build a reference cycle ({% set ns.self = [ns] %}); emptying them all
-  // breaks every cycle and frees what the template allocated.
+  // every reference cycle ({% set ns.self = [ns] %}) passes through one. Emptying them all
+  // breaks the cycles and frees what the template allocated.
   ~Interpreter();
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
