@@ -5,8 +5,10 @@ The same weights are written twice: as a llava-hf folder (config.json, sharded s
 tokenizer, chat template and preprocessor files of the tiny-llava fixture) that glimpse loads,
 and as a llama.cpp GGUF pair, so other engines can be timed on identical weights. The text model
 follows llama.cpp's convert_hf_to_gguf.py (Q and K rows permuted for interleaved RoPE) and the
-mmproj file its legacy LLaVA CLIP converter, like the GGUF files of the tiny-llava fixture. Speed does not depend on weight values; the values are normal with standard
-deviation 0.02 (norm weights 1), seeded per tensor name, so every run writes the same files.
+mmproj file its legacy LLaVA CLIP converter, like the GGUF files of the tiny-llava fixture.
+
+Speed does not depend on weight values. The values are normal with standard deviation 0.02
+(norm weights 1), seeded per tensor name, so every run writes the same files.
 
 Usage (Debian's /usr/bin/python3, which has NumPy):
 
