@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """Write a random-weight LLaVA-1.5 model of a real shape, for benchmarks.
 
-The same weights are written twice: as a llava-hf folder (config.json, sharded safetensors, the
-tokenizer, chat template and preprocessor files of the tiny-llava fixture) that glimpse loads,
-and as a llama.cpp GGUF pair, so other engines can be timed on identical weights. The text model
-follows llama.cpp's convert_hf_to_gguf.py (Q and K rows permuted for interleaved RoPE) and the
-mmproj file its legacy LLaVA CLIP converter, like the GGUF files of the tiny-llava fixture.
+The same weights are written twice, so that other engines can be timed on identical weights.
+glimpse loads the llava-hf folder: config.json, sharded safetensors, and the tokenizer, chat
+template and preprocessor files of the tiny-llava fixture. Other engines load the GGUF pair.
+Its text model follows llama.cpp's convert_hf_to_gguf.py (Q and K rows permuted for interleaved
+RoPE), and its mmproj file follows the legacy LLaVA CLIP converter, like the fixture's GGUF files.
 
 Speed does not depend on weight values. The values are normal with standard deviation 0.02
 (norm weights 1), seeded per tensor name, so every run writes the same files.

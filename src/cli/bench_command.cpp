@@ -81,7 +81,8 @@ json stats_json(const Stats& stats) {
   return {{"median", stats.median}, {"min", stats.min}, {"max", stats.max}, {"samples", stats.samples}};
 }
 
-// One warm-up call, then `repetitions` timed calls; `run` returns the seconds it measured.
+// Calls `run` once as a warm-up, then `repetitions` times, and summarizes the seconds each timed
+// call returns.
 template <typename Run>
 Result<Stats> measure(int repetitions, Run&& run) {
   GLIMPSE_RETURN_IF_ERROR(run());
@@ -170,12 +171,12 @@ double kv_bytes(const LlavaConfig& config, double positions) {
 // before this process starts a thread, so that the fork copies no thread state.
 Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) {
   int fds[2];
-  if (::pipe(fds) != 0) return make_error(ErrorCode::kIoError, std::string("pipe: ") + std::strerror(errno));
+  if (::pipe(fds) != 0) return make_error(ErrorCode::kIoError, std::string("memory measurement: pipe() failed: ") + std::strerror(errno));
   std::fflush(stdout);
   std::fflush(stderr);
 
   const pid_t child = ::fork();
-  if (child < 0) return make_error(ErrorCode::kIoError, std::string("fork: ") + std::strerror(errno));
+  if (child < 0) return make_error(ErrorCode::kIoError, std::string("memory measurement: fork() failed: ") + std::strerror(errno));
   if (child == 0) {
     ::close(fds[0]);
     json out;
@@ -245,8 +246,8 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
   std::unique_ptr<std::uint64_t, decltype(&std::free)> buffer(
       static_cast<std::uint64_t*>(std::aligned_alloc(64, bytes)), &std::free);
   if (!buffer) {
-    return make_error(ErrorCode::kOutOfRange, "cannot allocate the " + std::to_string(args.bandwidth_mib) +
-                                                  " MiB bandwidth buffer; pass a smaller --bandwidth-mib");
+    return make_error(ErrorCode::kOutOfRange, "failed to allocate the " + std::to_string(args.bandwidth_mib) +
+                                                  " MiB bandwidth buffer. Pass a smaller --bandwidth-mib");
   }
 
   std::uint64_t* data = buffer.get();
@@ -646,7 +647,7 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
       std::ofstream out(args->json_path);
       out << report_json.dump(2) << "\n";
       if (!out) {
-        exit_code = report(make_error(ErrorCode::kIoError, "cannot write '" + args->json_path + "'"));
+        exit_code = report(make_error(ErrorCode::kIoError, "failed to write '" + args->json_path + "'. Check that its folder exists and is writable"));
         return;
       }
     }
