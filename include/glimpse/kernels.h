@@ -1,9 +1,11 @@
 // Numeric kernels that the models call. Activations are float32, row-major; weights are read in
-// their stored dtype (f32, f16 or bf16) without a widened copy. Faster implementations (SIMD,
-// quantized types) replace the bodies in src/kernels/ and keep these signatures.
+// their stored dtype (f32, f16, bf16, or the Q8_0 and Q4_0 block types) without a widened copy
+// of the whole tensor. The matmul inner loops come from a table chosen at run time for the CPU
+// (AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code); see src/kernels/isa.h.
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "glimpse/tensor.h"
 #include "glimpse/thread_pool.h"
@@ -11,9 +13,19 @@
 namespace glimpse::kernels {
 
 // y[n_rows, out] = x[n_rows, in] @ weight[out, in]^T (+ bias[out] when bias is not null).
-// `weight` must be rank 2; `bias` may be any dtype and has `out` elements.
+// `weight` must be rank 2; `bias` may be any dtype and has `out` elements. With Q8_0 or Q4_0
+// weights, each row of x is first quantized to 8 bits per block of 32 (as llama.cpp does) and
+// the products are int8 dot products.
 void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
             const TensorView* bias, float* y);
+
+// Quantizes every row of `weight` (last dimension a multiple of 32) into `type` (Q8_0 or Q4_0)
+// at `out`, which holds dtype_bytes(type, weight.numel()) bytes. The bytes are those of
+// llama.cpp's reference quantizer.
+void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out);
+
+// The name of the kernel table in use: "avx512", "avx2" or "portable".
+std::string_view active_isa();
 
 // Per row of x[n_rows, dim]: y = x / sqrt(mean(x^2) + eps) * weight. y may alias x.
 void rms_norm(ThreadPool& pool, const float* x, std::int64_t n_rows, std::int64_t dim,

@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "glimpse/llava_config.h"
 #include "glimpse/status.h"
+#include "glimpse/tensor.h"
 
 namespace glimpse {
 
@@ -24,6 +26,20 @@ inline constexpr int kMaxThreads = 1024;
 
 struct LoadOptions {
   int n_threads = 0;  // 0: one per hardware thread; at most kMaxThreads
+  // Quantize the language model's linear weights (attention, MLP and lm_head) to Q8_0 or Q4_0
+  // while loading. The vision tower, projector, embeddings and norms keep their stored type.
+  std::optional<DType> quantize;
+};
+
+// What loading did beyond mapping the files.
+struct LoadReport {
+  std::string kernels;              // the kernel table in use, e.g. "avx512"
+  std::optional<DType> quantized;   // set when LoadOptions::quantize was
+  int n_quantized = 0;              // tensors quantized
+  int n_kept = 0;                   // linear weights left as stored (a width not a multiple of 32)
+  std::size_t bytes_before = 0;     // stored bytes of the quantized tensors
+  std::size_t bytes_after = 0;      // their bytes after quantization
+  double seconds = 0.0;             // time spent quantizing
 };
 
 // Keys and values of every language-model layer for one sequence, reserved once for
@@ -87,6 +103,7 @@ class LlavaModel {
 
   const LlavaConfig& config() const;
   const std::string& folder() const;
+  const LoadReport& load_report() const;
   ThreadPool& thread_pool() const;
 
   // A cache for `capacity` positions; 0 means max_position_embeddings.

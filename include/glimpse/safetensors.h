@@ -20,6 +20,10 @@
 
 namespace glimpse {
 
+// The __metadata__ field in which `glimpse quantize` records the block type and logical shape of
+// each quantized tensor (stored as a U8 array); see parse_safetensors_header.
+inline constexpr std::string_view kQuantizedMetadataKey = "glimpse.quantized";
+
 // The safetensors specification caps the JSON header at 100 MB.
 inline constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 

@@ -10,29 +10,38 @@
 
 namespace glimpse {
 
-// Element types that weights can be stored in and that the kernels read directly.
-enum class DType : std::uint8_t { kF32, kF16, kBF16 };
+// Element types that weights can be stored in and that the kernels read directly. Q8_0 and Q4_0
+// are llama.cpp's block formats (include/glimpse/quant.h): 32 elements share one f16 scale, so
+// the last dimension of such a tensor is a multiple of 32.
+enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
 
-inline constexpr int kDTypeCount = 3;
+inline constexpr int kDTypeCount = 5;
 
 struct DTypeInfo {
   DType dtype;
-  std::string_view name;  // the safetensors spelling, e.g. "BF16"
-  std::size_t size;       // bytes per element
+  std::string_view name;    // the safetensors spelling for plain types ("BF16"), GGML's otherwise
+  std::int64_t block;       // elements per block: 1 for plain types
+  std::size_t block_bytes;  // bytes per block
 };
 
 // One row per DType, in enum order; a static_assert in dtype.cpp checks the order.
 inline constexpr std::array<DTypeInfo, kDTypeCount> kDTypeTable = {{
-    {DType::kF32, "F32", 4},
-    {DType::kF16, "F16", 2},
-    {DType::kBF16, "BF16", 2},
+    {DType::kF32, "F32", 1, 4},
+    {DType::kF16, "F16", 1, 2},
+    {DType::kBF16, "BF16", 1, 2},
+    {DType::kQ8_0, "Q8_0", 32, 34},
+    {DType::kQ4_0, "Q4_0", 32, 18},
 }};
 
 inline constexpr const DTypeInfo& dtype_info(DType dtype) {
   return kDTypeTable[static_cast<std::size_t>(dtype)];
 }
 inline constexpr std::string_view dtype_name(DType dtype) { return dtype_info(dtype).name; }
-inline constexpr std::size_t dtype_size(DType dtype) { return dtype_info(dtype).size; }
+inline constexpr bool dtype_is_quantized(DType dtype) { return dtype_info(dtype).block > 1; }
+// Bytes of `count` elements; `count` must be a multiple of the block size.
+inline constexpr std::size_t dtype_bytes(DType dtype, std::int64_t count) {
+  return static_cast<std::size_t>(count / dtype_info(dtype).block) * dtype_info(dtype).block_bytes;
+}
 
 // Converts IEEE half and bfloat16 bit patterns to float exactly (every value is representable).
 float f16_to_f32(std::uint16_t bits);
@@ -62,12 +71,13 @@ struct TensorView {
     for (int axis = 0; axis < rank; ++axis) count *= dim(axis);
     return count;
   }
-  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
+  std::size_t nbytes() const { return dtype_bytes(dtype, numel()); }
   // Shape as text, e.g. "[4096, 11008]".
   std::string shape_string() const;
 };
 
-// Writes `count` elements of `src`, starting at element `offset`, to `dst` as float.
+// Writes `count` elements of `src`, starting at element `offset`, to `dst` as float. For block
+// types, `offset` and `count` must be multiples of the block size.
 void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t count, float* dst);
 
 }  // namespace glimpse

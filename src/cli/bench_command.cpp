@@ -182,6 +182,7 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
     json out;
     ProviderOptions options;
     options.n_threads = global.n_threads;
+    options.quantize = quantize_type(global);
     options.hub.offline = true;
     auto provider = Provider::load(args.model, options);
     if (!provider.ok()) {
@@ -409,6 +410,7 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
 
   LoadOptions load_options;
   load_options.n_threads = global.n_threads;
+  load_options.quantize = quantize_type(global);
   std::unique_ptr<LlavaModel> model;
   GLIMPSE_ASSIGN_OR_RETURN(const Stats load, measure(args.repetitions, [&]() -> Result<double> {
                              model.reset();
@@ -417,7 +419,18 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
                              return seconds_since(start);
                            }));
   const LlavaConfig& config = model->config();
-  GLIMPSE_ASSIGN_OR_RETURN(const WeightBytes weights, weight_bytes(args.model, config));
+  GLIMPSE_ASSIGN_OR_RETURN(WeightBytes weights, weight_bytes(args.model, config));
+  const LoadReport& load_report = model->load_report();
+  print_load_report(load_report);
+  report_json["kernels"] = load_report.kernels;
+  if (load_report.quantized) {
+    // A decode step reads the quantized copies instead of the stored weights.
+    weights.per_decode_token += static_cast<double>(load_report.bytes_after) - static_cast<double>(load_report.bytes_before);
+    weights.total += static_cast<double>(load_report.bytes_after) - static_cast<double>(load_report.bytes_before);
+    report_json["quantized"] = {{"type", std::string(dtype_name(*load_report.quantized))},
+                                {"tensors", load_report.n_quantized},
+                                {"seconds", load_report.seconds}};
+  }
   report_json["weights"] = {{"total_bytes", weights.total}, {"decode_bytes_per_token", weights.per_decode_token}};
   std::printf("weights %.2f GB, of which a decode step reads %.2f GB\n", weights.total / 1e9,
               weights.per_decode_token / 1e9);

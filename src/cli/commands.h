@@ -3,8 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
 
+#include "glimpse/llava.h"
 #include "glimpse/status.h"
+#include "glimpse/tensor.h"
 
 namespace glimpse::cli {
 
@@ -17,7 +21,15 @@ inline constexpr int kExitBadInput = 3;  // a model, image, text or value that g
 struct GlobalOptions {
   int n_threads = 0;
   bool verbose = false;
+  std::string quantize;  // "", "q8_0" or "q4_0" (checked by the option parser)
 };
+
+// The block type that --quantize names, or none.
+std::optional<DType> quantize_type(const GlobalOptions& global);
+
+// Prints the kernel table and, when weights were quantized at load time, what that did, as one
+// line on stderr.
+void print_load_report(const LoadReport& report);
 
 // Prints "glimpse: <error>" to stderr and returns the exit code for its error code.
 int report(const Error& error);

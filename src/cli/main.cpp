@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "glimpse/log.h"
+#include "glimpse/quant.h"
 
 namespace glimpse::cli {
 
@@ -17,6 +18,27 @@ int report(const Error& error) {
   }
 }
 
+std::optional<DType> quantize_type(const GlobalOptions& global) {
+  DType type;
+  if (!global.quantize.empty() && parse_quant_type(global.quantize, type)) return type;
+  return std::nullopt;
+}
+
+void print_load_report(const LoadReport& report) {
+  if (!report.quantized) {
+    std::fprintf(stderr, "glimpse: kernels %s\n", report.kernels.c_str());
+    return;
+  }
+  std::fprintf(stderr,
+               "glimpse: kernels %s; quantized %d language-model weights to %s at load time "
+               "(%.1f MB -> %.1f MB) in %.1f s",
+               report.kernels.c_str(), report.n_quantized, std::string(dtype_name(*report.quantized)).c_str(),
+               static_cast<double>(report.bytes_before) / 1e6, static_cast<double>(report.bytes_after) / 1e6,
+               report.seconds);
+  if (report.n_kept > 0) std::fprintf(stderr, "; %d kept as stored (width not a multiple of 32)", report.n_kept);
+  std::fprintf(stderr, "\n");
+}
+
 }  // namespace glimpse::cli
 
 int main(int argc, char** argv) {
@@ -28,6 +50,10 @@ int main(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("-t,--threads", global.n_threads, "Worker threads; 0 uses one per hardware thread")
       ->default_val(0);
+  app.add_option("--quantize", global.quantize,
+                 "Quantize the language model's linear weights while loading: q8_0 or q4_0 "
+                 "(llama.cpp's block formats)")
+      ->check(CLI::IsMember({"q8_0", "q4_0"}, CLI::ignore_case));
   app.add_flag("-v,--verbose", global.verbose, "Log informational messages to stderr");
   app.parse_complete_callback([&] {
     if (global.verbose) glimpse::set_log_level(glimpse::LogLevel::kInfo);

@@ -71,7 +71,10 @@ void print_info(const LlavaModel& model) {
 Result<std::unique_ptr<LlavaModel>> load_model(const std::string& folder, const GlobalOptions& global) {
   LoadOptions options;
   options.n_threads = global.n_threads;
-  return LlavaModel::load(folder, options);
+  options.quantize = quantize_type(global);
+  auto model = LlavaModel::load(folder, options);
+  if (model.ok() && options.quantize) print_load_report((*model)->load_report());
+  return model;
 }
 
 struct GenerateArgs {

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "glimpse/quant.h"
 #include "glimpse/tensor.h"
 
 namespace glimpse {
@@ -91,6 +92,14 @@ void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t cou
     case DType::kBF16: {
       const auto* in = static_cast<const std::uint16_t*>(src.data) + offset;
       for (std::int64_t i = 0; i < count; ++i) dst[i] = bf16_to_f32(in[i]);
+      return;
+    }
+    case DType::kQ8_0: {
+      dequantize_row_q8_0(static_cast<const BlockQ8_0*>(src.data) + offset / kQuantBlock, count, dst);
+      return;
+    }
+    case DType::kQ4_0: {
+      dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src.data) + offset / kQuantBlock, count, dst);
       return;
     }
   }

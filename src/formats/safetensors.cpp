@@ -136,6 +136,75 @@ Status check_no_overlap(std::vector<SafetensorsEntry>& entries, const std::strin
   return {};
 }
 
+// Applies the "glimpse.quantized" metadata field that `glimpse quantize` writes: a JSON object
+// mapping tensor names to {"dtype": "Q8_0" or "Q4_0", "shape": [...]}. Such a tensor is stored
+// as a U8 byte array, so other safetensors readers still open the file; here it becomes a view
+// of its block type and logical shape.
+Status apply_quantized_metadata(SafetensorsHeader& header, const std::string& source) {
+  const auto field = header.metadata.find(std::string(kQuantizedMetadataKey));
+  if (field == header.metadata.end()) return {};
+  const std::string where = "__metadata__ field '" + std::string(kQuantizedMetadataKey) + "'";
+  GLIMPSE_ASSIGN_OR_RETURN(const nlohmann::json root, json_fields::parse(field->second, source + " " + where));
+  if (!root.is_object()) return format_error(source, where + " must hold a JSON object");
+  std::map<std::string, std::size_t> by_name;
+  for (std::size_t i = 0; i < header.entries.size(); ++i) by_name.emplace(header.entries[i].name, i);
+  for (const auto& [name, value] : root.items()) {
+    const std::string what = where + ": tensor '" + name.substr(0, 200) + "'";
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) return format_error(source, what + " is not in the file");
+    SafetensorsEntry& entry = header.entries[it->second];
+    if (!value.is_object()) return format_error(source, what + " must map to an object");
+    const auto dtype_it = value.find("dtype");
+    const auto shape_it = value.find("shape");
+    if (dtype_it == value.end() || !dtype_it->is_string() || shape_it == value.end() ||
+        !shape_it->is_array()) {
+      return format_error(source, what + " needs a string 'dtype' and an array 'shape'");
+    }
+    std::optional<DType> dtype;
+    for (const DTypeInfo& info : kDTypeTable) {
+      if (info.block > 1 && info.name == dtype_it->get<std::string>()) dtype = info.dtype;
+    }
+    if (!dtype) {
+      return format_error(source, what + " has block type '" + dtype_it->dump().substr(0, 40) +
+                                      "'; glimpse reads Q8_0 and Q4_0");
+    }
+    if (entry.dtype_name != "U8" || entry.shape.size() != 1) {
+      return format_error(source, what + " must be stored as a one-dimensional U8 array");
+    }
+    if (shape_it->empty() || shape_it->size() > static_cast<std::size_t>(kMaxRank)) {
+      return format_error(source, what + " has a shape of rank " + std::to_string(shape_it->size()) +
+                                      "; 1 to 4 is supported");
+    }
+    std::vector<std::int64_t> shape;
+    std::int64_t count = 1;
+    for (const auto& extent : *shape_it) {
+      if (!extent.is_number_unsigned() || extent.get<std::uint64_t>() > (1ull << 40)) {
+        return format_error(source, what + " has an invalid extent in its shape " + shape_it->dump().substr(0, 80));
+      }
+      const auto value_extent = static_cast<std::int64_t>(extent.get<std::uint64_t>());
+      if (__builtin_mul_overflow(count, value_extent, &count) || count > (1ll << 40)) {
+        return format_error(source, what + " has a shape too large to address");
+      }
+      shape.push_back(value_extent);
+    }
+    const std::int64_t block = dtype_info(*dtype).block;
+    if (shape.back() % block != 0) {
+      return format_error(source, what + ": the last extent of " + shape_it->dump() +
+                                      " is not a multiple of the " + std::to_string(block) + "-element block");
+    }
+    if (entry.end - entry.begin != dtype_bytes(*dtype, count)) {
+      return format_error(source, what + " holds " + std::to_string(entry.end - entry.begin) +
+                                      " bytes; shape " + shape_it->dump() + " in " +
+                                      std::string(dtype_info(*dtype).name) + " needs " +
+                                      std::to_string(dtype_bytes(*dtype, count)));
+    }
+    entry.dtype = dtype;
+    entry.dtype_name = std::string(dtype_info(*dtype).name);
+    entry.shape = std::move(shape);
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<SafetensorsHeader> parse_safetensors_header(const std::uint8_t* bytes, std::size_t size,
@@ -172,6 +241,7 @@ Result<SafetensorsHeader> parse_safetensors_header(const std::uint8_t* bytes, st
     header.entries.push_back(std::move(entry));
   }
   GLIMPSE_RETURN_IF_ERROR(check_no_overlap(header.entries, source));
+  GLIMPSE_RETURN_IF_ERROR(apply_quantized_metadata(header, source));
   return header;
 }
 
@@ -231,8 +301,8 @@ Result<TensorView> SafetensorsFile::view(const SafetensorsEntry& entry) const {
   if (!entry.dtype.has_value()) {
     return make_error(ErrorCode::kUnsupported,
                       where + " has dtype " + entry.dtype_name +
-                          "; glimpse computes with F32, F16 and BF16 weights. Convert the "
-                          "checkpoint to one of those.");
+                          "; glimpse computes with F32, F16 and BF16 weights, and Q8_0 and Q4_0 "
+                          "ones written by `glimpse quantize`. Convert the checkpoint to one of those.");
   }
   if (entry.shape.size() > static_cast<std::size_t>(kMaxRank)) {
     return make_error(ErrorCode::kUnsupported, where + " has rank " +
@@ -244,10 +314,12 @@ Result<TensorView> SafetensorsFile::view(const SafetensorsEntry& entry) const {
   view.rank = static_cast<int>(entry.shape.size());
   for (std::size_t axis = 0; axis < entry.shape.size(); ++axis) view.shape[axis] = entry.shape[axis];
   view.data = file_->data() + header_.data_offset + entry.begin;
-  if (reinterpret_cast<std::uintptr_t>(view.data) % dtype_size(view.dtype) != 0) {
+  // Block types are read with unaligned loads; plain types need their element alignment.
+  const std::size_t alignment = dtype_is_quantized(view.dtype) ? 1 : dtype_info(view.dtype).block_bytes;
+  if (reinterpret_cast<std::uintptr_t>(view.data) % alignment != 0) {
     return make_error(ErrorCode::kInvalidFormat,
                       where + " starts at a byte offset that is not a multiple of its " +
-                          std::to_string(dtype_size(view.dtype)) +
+                          std::to_string(alignment) +
                           "-byte element size; re-save the file with the safetensors library");
   }
   return view;

@@ -1,6 +1,10 @@
-// Portable kernels with an AVX2/FMA/F16C path chosen at compile time. Numerics: dot products
-// accumulate in float32 over 8 (scalar) or 32 (AVX2) partial sums; norms accumulate in double.
+// linear() splits the work and calls the kernel table chosen at run time (kernels/isa.h); the
+// other kernels are portable code with an AVX2/FMA/F16C path chosen at compile time. Numerics:
+// dot products accumulate in float32 over 8 (scalar) or 32 (AVX2) partial sums; norms
+// accumulate in double.
 #include "glimpse/kernels.h"
+#include "glimpse/quant.h"
+#include "kernels/isa.h"
 
 #include <algorithm>
 #include <cassert>
@@ -15,9 +19,12 @@
 namespace glimpse::kernels {
 namespace {
 
-// Output rows of a weight converted and reused together; 16 rows of a 4096-wide f32 buffer
-// (256 KiB) fit a typical L2 cache.
+// Weight rows per job of linear(): 16 rows of a 4096-wide f32 block (256 KiB) fit a typical
+// L2 cache when f16/bf16 rows are widened for a prefill.
 constexpr std::int64_t kWeightRowBlock = 16;
+// Input rows from which f16/bf16 weight rows are widened to float once per block instead of
+// being converted inside every dot product.
+constexpr std::int64_t kWidenMinRows = 4;
 
 float dot(const float* a, const float* b, std::int64_t n) {
   std::int64_t i = 0;
@@ -49,76 +56,6 @@ float dot(const float* a, const float* b, std::int64_t n) {
   return total;
 }
 
-#ifdef GLIMPSE_KERNELS_AVX2
-float horizontal_sum(__m256 v) {
-  const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
-  return _mm_cvtss_f32(_mm_add_ss(sum2, _mm_shuffle_ps(sum2, sum2, 1)));
-}
-#endif
-
-// out[i][j] = x_i · w_j for 4 rows of x (stride `x_stride`) and 2 weight rows (stride n). Each
-// step loads 6 vectors for 8 FMAs, against 2 loads per FMA in dot().
-void dot_4x2(const float* x, std::int64_t x_stride, const float* w, std::int64_t n, float out[4][2]) {
-  std::int64_t k = 0;
-#ifdef GLIMPSE_KERNELS_AVX2
-  __m256 acc[4][2];
-  for (auto& row : acc) row[0] = row[1] = _mm256_setzero_ps();
-  for (; k + 8 <= n; k += 8) {
-    const __m256 w0 = _mm256_loadu_ps(w + k);
-    const __m256 w1 = _mm256_loadu_ps(w + n + k);
-    for (int i = 0; i < 4; ++i) {
-      const __m256 xi = _mm256_loadu_ps(x + i * x_stride + k);
-      acc[i][0] = _mm256_fmadd_ps(xi, w0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(xi, w1, acc[i][1]);
-    }
-  }
-  for (int i = 0; i < 4; ++i) {
-    out[i][0] = horizontal_sum(acc[i][0]);
-    out[i][1] = horizontal_sum(acc[i][1]);
-  }
-#else
-  for (int i = 0; i < 4; ++i) out[i][0] = out[i][1] = 0.0f;
-#endif
-  for (; k < n; ++k) {
-    for (int i = 0; i < 4; ++i) {
-      out[i][0] += x[i * x_stride + k] * w[k];
-      out[i][1] += x[i * x_stride + k] * w[n + k];
-    }
-  }
-}
-
-void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
-  std::int64_t i = 0;
-#ifdef GLIMPSE_KERNELS_AVX2
-  for (; i + 8 <= n; i += 8) {
-    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(half));
-  }
-#endif
-  for (; i < n; ++i) out[i] = f16_to_f32(in[i]);
-}
-
-void bf16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
-  for (std::int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(in[i]);
-}
-
-// Returns rows [row_begin, row_end) of a rank-2 weight as float32, converting into `buffer`
-// unless the weight is already float32.
-const float* weight_rows_f32(const TensorView& weight, std::int64_t row_begin, std::int64_t row_end,
-                             std::vector<float>& buffer) {
-  const std::int64_t in = weight.dim(1);
-  if (weight.dtype == DType::kF32) return static_cast<const float*>(weight.data) + row_begin * in;
-  const std::int64_t count = (row_end - row_begin) * in;
-  buffer.resize(static_cast<std::size_t>(count));
-  const auto* bits = static_cast<const std::uint16_t*>(weight.data) + row_begin * in;
-  if (weight.dtype == DType::kF16) {
-    f16_row_to_f32(bits, count, buffer.data());
-  } else {
-    bf16_row_to_f32(bits, count, buffer.data());
-  }
-  return buffer.data();
-}
 
 std::vector<float> to_f32_vector(const TensorView& tensor) {
   std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
@@ -137,44 +74,90 @@ void for_elements(ThreadPool& pool, std::int64_t n, Body body) {
 void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
             const TensorView* bias, float* y) {
   assert(weight.rank == 2);
+  const IsaKernels& isa = active_kernels();
   const std::int64_t out = weight.dim(0);
   const std::int64_t in = weight.dim(1);
-  std::vector<float> bias_f32;
-  if (bias != nullptr) bias_f32 = to_f32_vector(*bias);
+  const std::size_t row_bytes = dtype_bytes(weight.dtype, in);
+  const auto* weight_bytes = static_cast<const std::uint8_t*>(weight.data);
 
+  // Quantized weights multiply 8-bit activations: quantize every input row once.
+  QuantizedRows acts;
+  std::vector<std::int8_t> act_q;
+  std::vector<float> act_d;
+  std::vector<std::int32_t> act_sum;
+  if (dtype_is_quantized(weight.dtype)) {
+    const std::int64_t nb = in / kQuantBlock;
+    act_q.resize(static_cast<std::size_t>(n_rows * in));
+    act_d.resize(static_cast<std::size_t>(n_rows * nb));
+    act_sum.resize(act_d.size());
+    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        isa.quantize_row(x + i * in, in, act_q.data() + i * in, act_d.data() + i * nb, act_sum.data() + i * nb);
+      }
+    });
+    acts = {act_q.data(), act_d.data(), act_sum.data()};
+  }
+
+  // Jobs are blocks of weight rows; each reads its rows once and multiplies every input row.
+  // With several input rows, f16 and bf16 rows are widened once per block so that the float
+  // tiles reuse them from cache.
+  const bool widen = n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16);
   const std::int64_t n_blocks = (out + kWeightRowBlock - 1) / kWeightRowBlock;
   pool.parallel_for(n_blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
-    thread_local std::vector<float> buffer;
+    thread_local std::vector<float> widened;
     for (std::int64_t block = block_begin; block < block_end; ++block) {
-      const std::int64_t row_begin = block * kWeightRowBlock;
-      const std::int64_t row_end = std::min(out, row_begin + kWeightRowBlock);
-      const float* rows = weight_rows_f32(weight, row_begin, row_end, buffer);
-
-      auto bias_of = [&](std::int64_t r) {
-        return bias_f32.empty() ? 0.0f : bias_f32[static_cast<std::size_t>(r)];
-      };
-
-      // Register-blocked 4x2 tiles where 4 rows of x remain, then one dot product per output.
-      std::int64_t i = 0;
-      for (; i + 4 <= n_rows; i += 4) {
-        std::int64_t r = row_begin;
-        for (; r + 2 <= row_end; r += 2) {
-          float tile[4][2];
-          dot_4x2(x + i * in, in, rows + (r - row_begin) * in, in, tile);
-          for (int t = 0; t < 4; ++t) {
-            y[(i + t) * out + r] = tile[t][0] + bias_of(r);
-            y[(i + t) * out + r + 1] = tile[t][1] + bias_of(r + 1);
-          }
+      const std::int64_t r0 = block * kWeightRowBlock;
+      const std::int64_t rows = std::min(out, r0 + kWeightRowBlock) - r0;
+      const std::uint8_t* w = weight_bytes + static_cast<std::size_t>(r0) * row_bytes;
+      float* y_block = y + r0;
+      if (widen) {
+        widened.resize(static_cast<std::size_t>(rows * in));
+        const auto* bits = reinterpret_cast<const std::uint16_t*>(w);
+        if (weight.dtype == DType::kF16) {
+          isa.f16_to_f32(bits, rows * in, widened.data());
+        } else {
+          isa.bf16_to_f32(bits, rows * in, widened.data());
         }
-        for (; r < row_end; ++r) {
-          for (int t = 0; t < 4; ++t) y[(i + t) * out + r] = dot(x + (i + t) * in, rows + (r - row_begin) * in, in) + bias_of(r);
-        }
+        isa.matmul_f32(widened.data(), rows, in, x, n_rows, y_block, out);
+        continue;
       }
-      for (; i < n_rows; ++i) {
-        for (std::int64_t r = row_begin; r < row_end; ++r) {
-          y[i * out + r] = dot(x + i * in, rows + (r - row_begin) * in, in) + bias_of(r);
-        }
+      switch (weight.dtype) {
+        case DType::kF32:
+          isa.matmul_f32(reinterpret_cast<const float*>(w), rows, in, x, n_rows, y_block, out);
+          break;
+        case DType::kF16:
+          isa.matmul_f16(reinterpret_cast<const std::uint16_t*>(w), rows, in, x, n_rows, y_block, out);
+          break;
+        case DType::kBF16:
+          isa.matmul_bf16(reinterpret_cast<const std::uint16_t*>(w), rows, in, x, n_rows, y_block, out);
+          break;
+        case DType::kQ8_0:
+          isa.matmul_q8_0(reinterpret_cast<const BlockQ8_0*>(w), rows, in, acts, n_rows, y_block, out);
+          break;
+        case DType::kQ4_0:
+          isa.matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w), rows, in, acts, n_rows, y_block, out);
+          break;
       }
+    }
+  });
+
+  if (bias != nullptr) {
+    const std::vector<float> bias_f32 = to_f32_vector(*bias);
+    for (std::int64_t i = 0; i < n_rows; ++i) {
+      for (std::int64_t r = 0; r < out; ++r) y[i * out + r] += bias_f32[static_cast<std::size_t>(r)];
+    }
+  }
+}
+
+void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out) {
+  const std::int64_t in = weight.dim(weight.rank - 1);
+  const std::int64_t rows = weight.numel() / in;
+  const std::size_t row_bytes = dtype_bytes(type, in);
+  pool.parallel_for(rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> row(static_cast<std::size_t>(in));
+    for (std::int64_t r = begin; r < end; ++r) {
+      convert_to_f32(weight, r * in, in, row.data());
+      quantize_row(type, row.data(), in, static_cast<std::uint8_t*>(out) + static_cast<std::size_t>(r) * row_bytes);
     }
   });
 }

@@ -1,9 +1,12 @@
 #include "models/llama.h"
 
 #include <cmath>
+#include <new>
 #include <string>
 
+#include "formats/mapped_file.h"
 #include "glimpse/kernels.h"
+#include "glimpse/quant.h"
 
 namespace glimpse {
 namespace {
@@ -72,6 +75,48 @@ Result<LlamaModel> LlamaModel::load(const WeightLoader& weights, const LlamaConf
                                                               static_cast<double>(config.head_dim)));
   }
   return model;
+}
+
+Status LlamaModel::quantize(ThreadPool& pool, DType type, LoadReport& report) {
+  std::vector<TensorView*> targets;
+  for (LlamaLayerWeights& layer : layers_) {
+    for (TensorView* view : {&layer.q_weight, &layer.k_weight, &layer.v_weight, &layer.o_weight,
+                             &layer.gate_weight, &layer.up_weight, &layer.down_weight}) {
+      targets.push_back(view);
+    }
+  }
+  // A tied lm_head shares its view with the embedding table, which stays as stored for the
+  // row lookups; the quantized copy is the lm_head's alone.
+  targets.push_back(&lm_head_);
+  for (TensorView* view : targets) {
+    if (dtype_is_quantized(view->dtype)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the language model's weights are already " + std::string(dtype_name(view->dtype)) +
+                            "; quantizing at load time starts from F32, F16 or BF16 weights. Load this "
+                            "model without a quantization type.");
+    }
+  }
+  for (TensorView* view : targets) {
+    if (view->dim(1) % kQuantBlock != 0) {
+      ++report.n_kept;
+      continue;
+    }
+    const std::size_t bytes = dtype_bytes(type, view->numel());
+    std::unique_ptr<std::uint8_t[]> buffer(new (std::nothrow) std::uint8_t[bytes]);
+    if (!buffer) {
+      return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) +
+                                                    " MiB for a quantized weight; free memory or use the stored weights");
+    }
+    kernels::quantize_weight(pool, *view, type, buffer.get());
+    report.bytes_before += view->nbytes();
+    report.bytes_after += bytes;
+    ++report.n_quantized;
+    if (view->data != embed_tokens_.data) MappedFile::drop_pages(view->data, view->nbytes());
+    view->dtype = type;
+    view->data = buffer.get();
+    owned_.push_back(std::move(buffer));
+  }
+  return {};
 }
 
 std::vector<float> LlamaModel::forward(ThreadPool& pool, std::span<const float> embeddings,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -30,6 +31,11 @@ class LlamaModel {
 
   const TensorView& token_embedding() const { return embed_tokens_; }
 
+  // Replaces the linear weights (attention, MLP, lm_head) by `type` (Q8_0 or Q4_0) copies owned
+  // by this model, and drops the stored pages from the resident set. Fills the counts of
+  // `report`. Fails when a weight is already a block type.
+  Status quantize(ThreadPool& pool, DType type, LoadReport& report);
+
   // See LlavaModel::forward. Arguments are validated by the caller.
   std::vector<float> forward(ThreadPool& pool, std::span<const float> embeddings,
                              std::int64_t start_pos, KvCache& cache, LogitsMode mode) const;
@@ -44,7 +50,8 @@ class LlamaModel {
   TensorView final_norm_;
   TensorView lm_head_;
   std::vector<LlamaLayerWeights> layers_;
-  std::vector<double> inv_freq_;  // rope_theta^(-2i/head_dim), i < head_dim/2
+  std::vector<double> inv_freq_;
+  std::vector<std::unique_ptr<std::uint8_t[]>> owned_;  // quantized copies the views point to  // rope_theta^(-2i/head_dim), i < head_dim/2
 };
 
 }  // namespace glimpse

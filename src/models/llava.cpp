@@ -2,11 +2,13 @@
 // language model, with the image features written over the <image> token embeddings.
 #include "glimpse/llava.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
+#include "glimpse/kernels.h"
 #include "glimpse/log.h"
 #include "glimpse/safetensors.h"
 #include "glimpse/thread_pool.h"
@@ -63,6 +65,7 @@ struct LlavaModel::Impl {
   std::optional<ClipVisionTower> vision;
   std::optional<Projector> projector;
   std::optional<LlamaModel> language;
+  LoadReport report;
 };
 
 LlavaModel::LlavaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -98,6 +101,19 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
                                                " threads: " + e.what() + "; request fewer threads");
   }
 
+  impl->report.kernels = std::string(kernels::active_isa());
+  if (options.quantize) {
+    const DType type = *options.quantize;
+    if (!dtype_is_quantized(type)) {
+      return make_error(ErrorCode::kInvalidArgument, "cannot quantize to " + std::string(dtype_name(type)) +
+                                                         "; the quantization types are Q8_0 and Q4_0");
+    }
+    const auto start = std::chrono::steady_clock::now();
+    impl->report.quantized = type;
+    GLIMPSE_RETURN_IF_ERROR(impl->language->quantize(*impl->pool, type, impl->report));
+    impl->report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
   log_message(LogLevel::kInfo, "loaded " + folder + ": " +
                                    std::to_string(impl->files.total_bytes() >> 20) + " MiB mapped, " +
                                    std::to_string(impl->pool->size()) + " threads");
@@ -106,6 +122,7 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
 
 const LlavaConfig& LlavaModel::config() const { return impl_->config; }
 const std::string& LlavaModel::folder() const { return impl_->folder; }
+const LoadReport& LlavaModel::load_report() const { return impl_->report; }
 ThreadPool& LlavaModel::thread_pool() const { return *impl_->pool; }
 
 Result<KvCache> LlavaModel::new_kv_cache(std::int64_t capacity) const {

@@ -11,8 +11,8 @@ namespace {
 TEST(DType, TableNamesAndSizes) {
   EXPECT_EQ(dtype_name(DType::kF32), "F32");
   EXPECT_EQ(dtype_name(DType::kBF16), "BF16");
-  EXPECT_EQ(dtype_size(DType::kF16), 2u);
-  EXPECT_EQ(dtype_size(DType::kF32), 4u);
+  EXPECT_EQ(dtype_bytes(DType::kF16, 3), 6u);
+  EXPECT_EQ(dtype_bytes(DType::kF32, 3), 12u);
 }
 
 TEST(DType, F16RoundTripsEveryBitPattern) {

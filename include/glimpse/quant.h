@@ -1,0 +1,46 @@
+// llama.cpp's Q8_0 and Q4_0 block formats, byte for byte, and their plain scalar quantizers.
+//
+// Q8_0: 32 values share an f16 scale d; value j is d * qs[j] with qs in [-127, 127].
+// Q4_0: 32 values share an f16 scale d; byte j of qs holds value j in its low nibble and value
+// j + 16 in its high nibble, each decoding to d * (nibble - 8).
+// The quantizers follow ggml's reference functions (quantize_row_q8_0_ref, quantize_row_q4_0_ref),
+// so a tensor quantized here has the same bytes as the same tensor quantized by llama-quantize.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "glimpse/tensor.h"
+
+namespace glimpse {
+
+inline constexpr std::int64_t kQuantBlock = 32;
+
+struct BlockQ8_0 {
+  std::uint16_t d;  // f16 bits
+  std::int8_t qs[kQuantBlock];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 blocks are 34 bytes in GGUF files");
+
+struct BlockQ4_0 {
+  std::uint16_t d;  // f16 bits
+  std::uint8_t qs[kQuantBlock / 2];
+};
+static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 blocks are 18 bytes in GGUF files");
+
+// Quantizes x[n] (n a multiple of 32) into n / 32 blocks at `out`.
+void quantize_row_q8_0(const float* x, std::int64_t n, BlockQ8_0* out);
+void quantize_row_q4_0(const float* x, std::int64_t n, BlockQ4_0* out);
+
+// Decodes n elements (a multiple of 32) of blocks into floats.
+void dequantize_row_q8_0(const BlockQ8_0* blocks, std::int64_t n, float* out);
+void dequantize_row_q4_0(const BlockQ4_0* blocks, std::int64_t n, float* out);
+
+// Quantizes one row of `n` floats into `dtype` (Q8_0 or Q4_0) at `out`, which has
+// dtype_bytes(dtype, n) bytes.
+void quantize_row(DType dtype, const float* x, std::int64_t n, void* out);
+
+// Parses "q8_0" or "q4_0" (any case); anything else gives an empty result.
+bool parse_quant_type(std::string_view text, DType& dtype);
+
+}  // namespace glimpse

@@ -1,0 +1,96 @@
+// Chooses the kernel table at run time from the CPU's feature flags.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "glimpse/kernels.h"
+#include "glimpse/log.h"
+#include "kernels/isa.h"
+
+namespace glimpse::kernels {
+namespace {
+
+const IsaKernels* table_of(Isa isa) {
+  switch (isa) {
+    case Isa::kPortable: return portable_kernels();
+    case Isa::kAvx2: return avx2_kernels();
+    case Isa::kAvx512: return avx512_kernels();
+  }
+  return nullptr;
+}
+
+bool cpu_has(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::kPortable: return true;
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return cpu_has(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+#else
+  return isa == Isa::kPortable;
+#endif
+}
+
+const IsaKernels* choose() {
+  const char* forced = std::getenv("GLIMPSE_ISA");
+  if (forced != nullptr && forced[0] != '\0') {
+    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+      if (std::strcmp(forced, isa_name(isa)) != 0) continue;
+      if (isa_supported(isa)) return table_of(isa);
+      log_message(LogLevel::kWarning, std::string("GLIMPSE_ISA=") + forced + " is not supported by this CPU or build; using the best supported kernels");
+    }
+    if (std::strcmp(forced, "avx2") != 0 && std::strcmp(forced, "avx512") != 0 && std::strcmp(forced, "portable") != 0) {
+      log_message(LogLevel::kWarning, std::string("GLIMPSE_ISA=") + forced + " is not one of portable, avx2, avx512; ignoring it");
+    }
+  }
+  for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+    if (isa_supported(isa)) return table_of(isa);
+  }
+  return portable_kernels();
+}
+
+std::atomic<const IsaKernels*> g_active{nullptr};
+
+}  // namespace
+
+#ifndef GLIMPSE_X86_KERNELS
+// Builds for other architectures compile only the portable table.
+const IsaKernels* avx2_kernels() { return nullptr; }
+const IsaKernels* avx512_kernels() { return nullptr; }
+#endif
+
+bool isa_supported(Isa isa) { return table_of(isa) != nullptr && cpu_has(isa); }
+
+const IsaKernels& active_kernels() {
+  const IsaKernels* table = g_active.load(std::memory_order_acquire);
+  if (table == nullptr) {
+    table = choose();
+    g_active.store(table, std::memory_order_release);
+  }
+  return *table;
+}
+
+bool set_active_isa(Isa isa) {
+  if (!isa_supported(isa)) return false;
+  g_active.store(table_of(isa), std::memory_order_release);
+  return true;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kPortable: return "portable";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "unknown";
+}
+
+std::string_view active_isa() { return active_kernels().name; }
+
+}  // namespace glimpse::kernels

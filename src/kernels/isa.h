@@ -1,0 +1,75 @@
+// The instruction-set-specific inner loops of the kernels, one table per instruction set, chosen
+// once at run time from what the CPU reports (or from GLIMPSE_ISA). kernels.cpp does the
+// threading and blocking; the tables only see contiguous rows.
+//
+// Intrinsics rather than Highway: the quantized dot products depend on a few x86 instructions
+// (vpmaddubsw, vpdpbusd) and on the exact byte order of llama.cpp's blocks, and the matmul tiles
+// are register-allocation work that reads more plainly as intrinsics than through an
+// abstraction. Each table is compiled in its own file with its own target flags; the portable
+// table is the scalar reference that the tests compare the others with.
+#pragma once
+
+#include <cstdint>
+
+#include "glimpse/quant.h"
+
+namespace glimpse::kernels {
+
+enum class Isa : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// Activation rows quantized for int8 dot products with Q8_0 and Q4_0 weights. Per block of 32
+// values: d = max|x| / 127, q = round-half-even(x * (1 / d)), sum = the sum of the 32 q values
+// (Q4_0's nibbles carry an offset of 8, so its dot product subtracts 8 * sum).
+struct QuantizedRows {
+  const std::int8_t* q = nullptr;     // [m][n]
+  const float* d = nullptr;           // [m][n / 32]
+  const std::int32_t* sum = nullptr;  // [m][n / 32]
+};
+
+struct IsaKernels {
+  Isa isa;
+  const char* name;
+
+  // y[i * ldy + r] = x_i · w_r for i < m and r < rows, where x has m rows of n floats and w has
+  // `rows` rows of n elements in the named type. Float weights of f16/bf16 type are read as
+  // stored; tiles of several x rows and weight rows share their loads.
+  void (*matmul_f32)(const float* w, std::int64_t rows, std::int64_t n, const float* x, std::int64_t m,
+                     float* y, std::int64_t ldy);
+  void (*matmul_f16)(const std::uint16_t* w, std::int64_t rows, std::int64_t n, const float* x,
+                     std::int64_t m, float* y, std::int64_t ldy);
+  void (*matmul_bf16)(const std::uint16_t* w, std::int64_t rows, std::int64_t n, const float* x,
+                      std::int64_t m, float* y, std::int64_t ldy);
+  // The same with quantized weights and activations; n is a multiple of 32.
+  void (*matmul_q8_0)(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                      std::int64_t m, float* y, std::int64_t ldy);
+  void (*matmul_q4_0)(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                      std::int64_t m, float* y, std::int64_t ldy);
+
+  // One activation row of n floats (n a multiple of 32) into q[n], d[n/32], sum[n/32].
+  void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum);
+
+  // Widening conversions of n values.
+  void (*f16_to_f32)(const std::uint16_t* in, std::int64_t n, float* out);
+  void (*bf16_to_f32)(const std::uint16_t* in, std::int64_t n, float* out);
+};
+
+// The tables compiled into this build. The x86 ones are null when the compiler cannot target
+// them; whether the CPU runs them is a separate question (isa_supported).
+const IsaKernels* portable_kernels();
+const IsaKernels* avx2_kernels();
+const IsaKernels* avx512_kernels();
+
+// Whether this CPU and build can run `isa`.
+bool isa_supported(Isa isa);
+
+// The table in use: the best supported one, unless the GLIMPSE_ISA environment variable
+// (portable, avx2 or avx512) asks for another; chosen on first use.
+const IsaKernels& active_kernels();
+
+// Makes `isa` the table in use and returns true, or returns false when it is not supported.
+// For tests and benchmarks; not safe while other threads run kernels.
+bool set_active_isa(Isa isa);
+
+const char* isa_name(Isa isa);
+
+}  // namespace glimpse::kernels

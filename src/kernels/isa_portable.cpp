@@ -1,0 +1,133 @@
+// The portable table: plain scalar loops, compiled without target-specific flags beyond the
+// build's own. It is the fallback on CPUs without AVX2 and the reference the tests compare the
+// SIMD tables with. Float dot products accumulate in float over 8 interleaved partial sums;
+// quantized ones sum each block's products exactly in int32, then scale by d_w * d_x in float.
+#include <cmath>
+
+#include "kernels/isa.h"
+
+namespace glimpse::kernels {
+namespace {
+
+template <typename Load>
+float dot_float(const float* x, std::int64_t n, Load load) {
+  float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    for (int j = 0; j < 8; ++j) partial[j] += x[k + j] * load(k + j);
+  }
+  float total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+                ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+  for (; k < n; ++k) total += x[k] * load(k);
+  return total;
+}
+
+void matmul_f32(const float* w, std::int64_t rows, std::int64_t n, const float* x, std::int64_t m,
+                float* y, std::int64_t ldy) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* row = w + r * n;
+      y[i * ldy + r] = dot_float(x + i * n, n, [row](std::int64_t k) { return row[k]; });
+    }
+  }
+}
+
+void matmul_f16(const std::uint16_t* w, std::int64_t rows, std::int64_t n, const float* x, std::int64_t m,
+                float* y, std::int64_t ldy) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::uint16_t* row = w + r * n;
+      y[i * ldy + r] = dot_float(x + i * n, n, [row](std::int64_t k) { return f16_to_f32(row[k]); });
+    }
+  }
+}
+
+void matmul_bf16(const std::uint16_t* w, std::int64_t rows, std::int64_t n, const float* x,
+                 std::int64_t m, float* y, std::int64_t ldy) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::uint16_t* row = w + r * n;
+      y[i * ldy + r] = dot_float(x + i * n, n, [row](std::int64_t k) { return bf16_to_f32(row[k]); });
+    }
+  }
+}
+
+void matmul_q8_0(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                 std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int8_t* xq = x.q + i * n;
+    const float* xd = x.d + i * nb;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const BlockQ8_0* row = w + r * nb;
+      float total = 0.0f;
+      for (std::int64_t b = 0; b < nb; ++b) {
+        std::int32_t isum = 0;
+        for (std::int64_t j = 0; j < kQuantBlock; ++j) isum += row[b].qs[j] * xq[b * kQuantBlock + j];
+        total += f16_to_f32(row[b].d) * xd[b] * static_cast<float>(isum);
+      }
+      y[i * ldy + r] = total;
+    }
+  }
+}
+
+void matmul_q4_0(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                 std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int8_t* xq = x.q + i * n;
+    const float* xd = x.d + i * nb;
+    const std::int32_t* xsum = x.sum + i * nb;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const BlockQ4_0* row = w + r * nb;
+      float total = 0.0f;
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const std::int8_t* xb = xq + b * kQuantBlock;
+        std::int32_t isum = 0;
+        for (std::int64_t j = 0; j < kQuantBlock / 2; ++j) {
+          isum += (row[b].qs[j] & 0x0f) * xb[j] + (row[b].qs[j] >> 4) * xb[j + 16];
+        }
+        isum -= 8 * xsum[b];
+        total += f16_to_f32(row[b].d) * xd[b] * static_cast<float>(isum);
+      }
+      y[i * ldy + r] = total;
+    }
+  }
+}
+
+void quantize_row(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum) {
+  for (std::int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* v = x + b * kQuantBlock;
+    float amax = 0.0f;
+    for (std::int64_t j = 0; j < kQuantBlock; ++j) amax = std::fmax(amax, std::fabs(v[j]));
+    const float scale = amax / 127.0f;
+    const float inverse = amax != 0.0f ? 127.0f / amax : 0.0f;
+    std::int32_t total = 0;
+    for (std::int64_t j = 0; j < kQuantBlock; ++j) {
+      const auto value = static_cast<std::int8_t>(std::nearbyint(v[j] * inverse));
+      q[b * kQuantBlock + j] = value;
+      total += value;
+    }
+    d[b] = scale;
+    sum[b] = total;
+  }
+}
+
+void f16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);
+}
+
+void bf16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(in[i]);
+}
+
+constexpr IsaKernels kPortable = {
+    Isa::kPortable, "portable", matmul_f32,   matmul_f16,     matmul_bf16,     matmul_q8_0,
+    matmul_q4_0,    quantize_row, f16_to_f32_row, bf16_to_f32_row,
+};
+
+}  // namespace
+
+const IsaKernels* portable_kernels() { return &kPortable; }
+
+}  // namespace glimpse::kernels

@@ -1,0 +1,395 @@
+// Quantized block formats and the runtime-dispatched matmul tables. Every table this CPU can run
+// (portable, AVX2, AVX-512) is checked against plain double-precision loops written here, on
+// shapes that exercise the 4x2 and 1x4 tiles and their remainders.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "glimpse/kernels.h"
+#include "glimpse/quant.h"
+#include "glimpse/safetensors.h"
+#include "glimpse/thread_pool.h"
+#include "kernels/isa.h"
+#include "support/test_support.h"
+
+namespace glimpse {
+namespace {
+
+using kernels::Isa;
+using kernels::IsaKernels;
+
+std::vector<float> random_values(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+std::vector<const IsaKernels*> runnable_tables() {
+  std::vector<const IsaKernels*> tables;
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (kernels::isa_supported(isa)) {
+      tables.push_back(isa == Isa::kPortable ? kernels::portable_kernels()
+                                             : isa == Isa::kAvx2 ? kernels::avx2_kernels() : kernels::avx512_kernels());
+    }
+  }
+  return tables;
+}
+
+// Restores the automatically chosen table when a test that forces one ends.
+class ForcedIsa {
+ public:
+  explicit ForcedIsa(Isa isa) : previous_(kernels::active_kernels().isa) { ok_ = kernels::set_active_isa(isa); }
+  ~ForcedIsa() { kernels::set_active_isa(previous_); }
+  bool ok() const { return ok_; }
+
+ private:
+  Isa previous_;
+  bool ok_ = false;
+};
+
+TEST(Quant, Q8_0BlockMatchesGgmlReferenceArithmetic) {
+  // Block 0: -16..15, so max |x| = 16, d = 16/127 and q = round(x * 127 / 16), halves away from 0.
+  std::vector<float> x(64);
+  for (int j = 0; j < 32; ++j) x[static_cast<std::size_t>(j)] = static_cast<float>(j - 16);
+  // Block 1: all zeros gives d = 0 and q = 0.
+  BlockQ8_0 blocks[2];
+  quantize_row_q8_0(x.data(), 64, blocks);
+  EXPECT_EQ(blocks[0].d, f32_to_f16(16.0f / 127.0f));
+  for (int j = 0; j < 32; ++j) {
+    const float id = 1.0f / (16.0f / 127.0f);
+    EXPECT_EQ(blocks[0].qs[j], static_cast<std::int8_t>(std::round(static_cast<float>(j - 16) * id))) << j;
+  }
+  EXPECT_EQ(blocks[0].qs[0], -127);
+  EXPECT_EQ(blocks[1].d, 0);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(blocks[1].qs[j], 0);
+}
+
+TEST(Quant, Q4_0BlockMapsSignedExtremeToMinusEight) {
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[static_cast<std::size_t>(j)] = static_cast<float>(j) * 0.2f - 3.0f;  // -3 .. 3.2
+  x[5] = 4.0f;  // the largest magnitude, positive: d = 4 / -8 = -0.5, so 4.0 becomes nibble 0
+  BlockQ4_0 block;
+  quantize_row_q4_0(x.data(), 32, &block);
+  EXPECT_EQ(block.d, f32_to_f16(-0.5f));
+  EXPECT_EQ(block.qs[5] & 0x0f, 0);
+  std::vector<float> back(32);
+  dequantize_row_q4_0(&block, 32, back.data());
+  for (int j = 0; j < 32; ++j) {
+    // Every value lies within half a step (|d| / 2) of its reconstruction; 4.0 is exact.
+    EXPECT_LE(std::fabs(back[static_cast<std::size_t>(j)] - x[static_cast<std::size_t>(j)]), 0.25f + 1e-6f) << j;
+  }
+  EXPECT_EQ(back[5], 4.0f);
+  // Low nibble j holds element j, high nibble holds element j + 16.
+  const int lo = block.qs[2] & 0x0f, hi = block.qs[2] >> 4;
+  EXPECT_EQ(lo, std::min(15, static_cast<int>(static_cast<std::int8_t>(x[2] / -0.5f + 8.5f))));
+  EXPECT_EQ(hi, std::min(15, static_cast<int>(static_cast<std::int8_t>(x[18] / -0.5f + 8.5f))));
+}
+
+TEST(Quant, RoundTripErrorIsWithinHalfAStep) {
+  const std::vector<float> x = random_values(32 * 40, 3u, 2.0f);
+  std::vector<BlockQ8_0> q8(40);
+  std::vector<BlockQ4_0> q4(40);
+  quantize_row_q8_0(x.data(), 32 * 40, q8.data());
+  quantize_row_q4_0(x.data(), 32 * 40, q4.data());
+  std::vector<float> back8(x.size()), back4(x.size());
+  dequantize_row_q8_0(q8.data(), 32 * 40, back8.data());
+  dequantize_row_q4_0(q4.data(), 32 * 40, back4.data());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const std::size_t b = i / 32;
+    const std::size_t j = i % 32;
+    // The f16 rounding of d adds a relative 2^-11 per step on top of the half step.
+    const float step8 = std::fabs(f16_to_f32(q8[b].d));
+    const float step4 = std::fabs(f16_to_f32(q4[b].d));
+    EXPECT_LE(std::fabs(back8[i] - x[i]), 0.5f * step8 + 127.0f * step8 / 2048.0f + 1e-7f) << i;
+    // Q4_0 has 8 steps on the side of the extreme and 7 on the other: a value beyond 7.5 steps
+    // there is capped at nibble 15 and can be off by up to one step.
+    const int nibble = j < 16 ? q4[b].qs[j] & 0x0f : q4[b].qs[j - 16] >> 4;
+    const float allowed = nibble == 15 ? 1.0f : 0.5f;
+    EXPECT_LE(std::fabs(back4[i] - x[i]), allowed * step4 + 8.0f * step4 / 2048.0f + 1e-7f) << i;
+  }
+}
+
+TEST(Quant, ParsesTypeNames) {
+  DType type = DType::kF32;
+  EXPECT_TRUE(parse_quant_type("Q8_0", type));
+  EXPECT_EQ(type, DType::kQ8_0);
+  EXPECT_TRUE(parse_quant_type("q4_0", type));
+  EXPECT_EQ(type, DType::kQ4_0);
+  EXPECT_FALSE(parse_quant_type("q4_1", type));
+  EXPECT_FALSE(parse_quant_type("", type));
+  EXPECT_EQ(dtype_bytes(DType::kQ8_0, 64), 68u);
+  EXPECT_EQ(dtype_bytes(DType::kQ4_0, 64), 36u);
+}
+
+TEST(KernelTables, PortableIsAlwaysRunnable) {
+  EXPECT_TRUE(kernels::isa_supported(Isa::kPortable));
+  EXPECT_FALSE(kernels::active_isa().empty());
+  // Report which tables this machine checks, so a run on a CPU without AVX-512 says so.
+  std::string names;
+  for (const IsaKernels* table : runnable_tables()) names += std::string(table->name) + " ";
+  RecordProperty("tables", names);
+  std::printf("kernel tables checked on this CPU: %s\n", names.c_str());
+}
+
+TEST(KernelTables, ActivationQuantizationIsIdenticalInEveryTable) {
+  const std::int64_t n = 32 * 9;
+  std::vector<float> x = random_values(static_cast<std::size_t>(n), 8u, 3.0f);
+  x[40] = 0.0f;
+  for (int j = 64; j < 96; ++j) x[static_cast<std::size_t>(j)] = 0.0f;  // an all-zero block
+  x[100] = 1e-30f;
+  std::vector<std::int8_t> ref_q(static_cast<std::size_t>(n));
+  std::vector<float> ref_d(9);
+  std::vector<std::int32_t> ref_sum(9);
+  kernels::portable_kernels()->quantize_row(x.data(), n, ref_q.data(), ref_d.data(), ref_sum.data());
+  for (std::int64_t b = 0; b < 9; ++b) {
+    float amax = 0.0f;
+    std::int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[static_cast<std::size_t>(b * 32 + j)]));
+    for (int j = 0; j < 32; ++j) {
+      const std::size_t k = static_cast<std::size_t>(b * 32 + j);
+      const float expected = amax == 0.0f ? 0.0f : std::nearbyint(x[k] * (127.0f / amax));
+      ASSERT_EQ(ref_q[k], static_cast<std::int8_t>(expected)) << k;
+      sum += ref_q[k];
+    }
+    EXPECT_EQ(ref_sum[static_cast<std::size_t>(b)], sum);
+    EXPECT_EQ(ref_d[static_cast<std::size_t>(b)], amax / 127.0f);
+  }
+  for (const IsaKernels* table : runnable_tables()) {
+    std::vector<std::int8_t> q(ref_q.size());
+    std::vector<float> d(9);
+    std::vector<std::int32_t> sum(9);
+    table->quantize_row(x.data(), n, q.data(), d.data(), sum.data());
+    EXPECT_EQ(q, ref_q) << table->name;
+    EXPECT_EQ(d, ref_d) << table->name;
+    EXPECT_EQ(sum, ref_sum) << table->name;
+  }
+}
+
+// Weights of one type plus the exact float values they decode to.
+struct TypedWeight {
+  std::vector<std::uint8_t> bytes;
+  std::vector<float> decoded;
+};
+
+TypedWeight make_typed_weight(DType type, std::int64_t rows, std::int64_t n, std::uint32_t seed) {
+  const std::vector<float> values = random_values(static_cast<std::size_t>(rows * n), seed);
+  TypedWeight weight;
+  weight.bytes.resize(dtype_bytes(type, rows * n));
+  weight.decoded.resize(values.size());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = values.data() + r * n;
+    std::uint8_t* out = weight.bytes.data() + static_cast<std::size_t>(r) * dtype_bytes(type, n);
+    switch (type) {
+      case DType::kF32: std::memcpy(out, row, static_cast<std::size_t>(n) * 4); break;
+      case DType::kF16:
+      case DType::kBF16:
+        for (std::int64_t k = 0; k < n; ++k) {
+          const std::uint16_t bits = type == DType::kF16 ? f32_to_f16(row[k]) : f32_to_bf16(row[k]);
+          std::memcpy(out + 2 * k, &bits, 2);
+        }
+        break;
+      case DType::kQ8_0:
+      case DType::kQ4_0: quantize_row(type, row, n, out); break;
+    }
+  }
+  TensorView view{type, 2, {rows, n, 0, 0}, weight.bytes.data()};
+  convert_to_f32(view, 0, rows * n, weight.decoded.data());
+  return weight;
+}
+
+// Checks y against double-precision dot products of `x_used` (the activations as the kernel
+// sees them: exact floats, or the dequantized 8-bit values) with the decoded weights.
+void expect_matmul_close(const std::vector<float>& y, const std::vector<double>& x_used, const TypedWeight& w,
+                         std::int64_t m, std::int64_t rows, std::int64_t n, const std::string& what) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double ref = 0.0, magnitude = 0.0;
+      for (std::int64_t k = 0; k < n; ++k) {
+        const double term = x_used[static_cast<std::size_t>(i * n + k)] * w.decoded[static_cast<std::size_t>(r * n + k)];
+        ref += term;
+        magnitude += std::fabs(term);
+      }
+      ASSERT_NEAR(y[static_cast<std::size_t>(i * rows + r)], ref, 1e-6 + 2e-6 * magnitude)
+          << what << " at x row " << i << ", weight row " << r;
+    }
+  }
+}
+
+TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
+  for (const IsaKernels* table : runnable_tables()) {
+    for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (const auto [m, rows, n] : {std::tuple{1, 7, 40}, {1, 16, 8}, {3, 5, 33}, {4, 2, 64}, {5, 9, 100}, {9, 3, 7}, {17, 6, 129}}) {
+        const TypedWeight w = make_typed_weight(type, rows, n, 100u + static_cast<std::uint32_t>(rows * n));
+        const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 7u + static_cast<std::uint32_t>(m));
+        std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
+        const auto* data = w.bytes.data();
+        if (type == DType::kF32) table->matmul_f32(reinterpret_cast<const float*>(data), rows, n, x.data(), m, y.data(), rows);
+        if (type == DType::kF16) table->matmul_f16(reinterpret_cast<const std::uint16_t*>(data), rows, n, x.data(), m, y.data(), rows);
+        if (type == DType::kBF16) table->matmul_bf16(reinterpret_cast<const std::uint16_t*>(data), rows, n, x.data(), m, y.data(), rows);
+        expect_matmul_close(y, std::vector<double>(x.begin(), x.end()), w, m, rows, n,
+                            std::string(table->name) + " " + std::string(dtype_name(type)) + " m=" + std::to_string(m) +
+                                " rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+      }
+    }
+  }
+}
+
+TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
+  for (const IsaKernels* table : runnable_tables()) {
+    for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+      for (const auto [m, rows, n] : {std::tuple{1, 7, 32}, {1, 16, 64}, {2, 5, 96}, {4, 2, 32}, {5, 9, 256}, {9, 3, 128}, {17, 6, 160}}) {
+        const TypedWeight w = make_typed_weight(type, rows, n, 300u + static_cast<std::uint32_t>(rows * n));
+        std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 9u + static_cast<std::uint32_t>(m), 4.0f);
+        const std::int64_t nb = n / 32;
+        std::vector<std::int8_t> q(x.size());
+        std::vector<float> d(static_cast<std::size_t>(m * nb));
+        std::vector<std::int32_t> sum(d.size());
+        for (std::int64_t i = 0; i < m; ++i) {
+          table->quantize_row(x.data() + i * n, n, q.data() + i * n, d.data() + i * nb, sum.data() + i * nb);
+        }
+        std::vector<double> x_used(x.size());
+        for (std::size_t k = 0; k < x.size(); ++k) x_used[k] = static_cast<double>(q[k]) * d[k / 32];
+        std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
+        const kernels::QuantizedRows acts{q.data(), d.data(), sum.data()};
+        if (type == DType::kQ8_0) {
+          table->matmul_q8_0(reinterpret_cast<const BlockQ8_0*>(w.bytes.data()), rows, n, acts, m, y.data(), rows);
+        } else {
+          table->matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w.bytes.data()), rows, n, acts, m, y.data(), rows);
+        }
+        expect_matmul_close(y, x_used, w, m, rows, n,
+                            std::string(table->name) + " " + std::string(dtype_name(type)) + " m=" + std::to_string(m) +
+                                " rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+      }
+    }
+  }
+}
+
+// linear() with quantized weights, through the thread pool, the row blocking and the bias, under
+// each table; the reference quantizes the activations the documented way.
+TEST(KernelTables, QuantizedLinearMatchesReferenceUnderEveryTable) {
+  ThreadPool pool(3);
+  const std::int64_t m = 6, rows = 45, n = 96;
+  const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 21u, 2.0f);
+  const std::vector<float> bias = random_values(static_cast<std::size_t>(rows), 22u);
+  const TensorView bias_view{DType::kF32, 1, {rows, 0, 0, 0}, bias.data()};
+  for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+    const std::vector<float> source = random_values(static_cast<std::size_t>(rows * n), 23u);
+    const TensorView source_view{DType::kF32, 2, {rows, n, 0, 0}, source.data()};
+    std::vector<std::uint8_t> bytes(dtype_bytes(type, rows * n));
+    kernels::quantize_weight(pool, source_view, type, bytes.data());
+    TypedWeight w;
+    w.bytes = bytes;
+    w.decoded.resize(source.size());
+    const TensorView view{type, 2, {rows, n, 0, 0}, w.bytes.data()};
+    convert_to_f32(view, 0, rows * n, w.decoded.data());
+    // The quantized weight has the reference quantizer's bytes.
+    std::vector<std::uint8_t> expected(bytes.size());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      quantize_row(type, source.data() + r * n, n, expected.data() + static_cast<std::size_t>(r) * dtype_bytes(type, n));
+    }
+    ASSERT_EQ(bytes, expected);
+
+    std::vector<double> x_used(x.size());
+    for (std::int64_t i = 0; i < m; ++i) {
+      for (std::int64_t b = 0; b < n / 32; ++b) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[static_cast<std::size_t>(i * n + b * 32 + j)]));
+        for (int j = 0; j < 32; ++j) {
+          const std::size_t k = static_cast<std::size_t>(i * n + b * 32 + j);
+          x_used[k] = amax == 0.0f ? 0.0 : std::nearbyint(x[k] * (127.0f / amax)) * static_cast<double>(amax / 127.0f);
+        }
+      }
+    }
+    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+      ForcedIsa forced(isa);
+      if (!forced.ok()) continue;
+      for (std::int64_t n_rows : {std::int64_t{1}, m}) {
+        std::vector<float> y(static_cast<std::size_t>(n_rows * rows), NAN);
+        kernels::linear(pool, x.data(), n_rows, view, &bias_view, y.data());
+        std::vector<float> without_bias(y.size());
+        for (std::size_t k = 0; k < y.size(); ++k) without_bias[k] = y[k] - bias[k % static_cast<std::size_t>(rows)];
+        expect_matmul_close(without_bias, x_used, w, n_rows, rows, n,
+                            std::string(kernels::isa_name(isa)) + " linear " + std::string(dtype_name(type)));
+      }
+    }
+  }
+}
+
+// f16 weights with many input rows take the widening path; one row reads f16 directly.
+TEST(KernelTables, HalfLinearAgreesBetweenDirectAndWidenedPaths) {
+  ThreadPool pool(2);
+  const std::int64_t m = 7, rows = 37, n = 70;
+  const TypedWeight w = make_typed_weight(DType::kF16, rows, n, 31u);
+  const TensorView view{DType::kF16, 2, {rows, n, 0, 0}, w.bytes.data()};
+  const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 32u);
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    ForcedIsa forced(isa);
+    if (!forced.ok()) continue;
+    std::vector<float> all(static_cast<std::size_t>(m * rows));
+    kernels::linear(pool, x.data(), m, view, nullptr, all.data());
+    expect_matmul_close(all, std::vector<double>(x.begin(), x.end()), w, m, rows, n, kernels::isa_name(isa));
+    for (std::int64_t i = 0; i < m; ++i) {
+      std::vector<float> one(static_cast<std::size_t>(rows));
+      kernels::linear(pool, x.data() + i * n, 1, view, nullptr, one.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        EXPECT_NEAR(one[static_cast<std::size_t>(r)], all[static_cast<std::size_t>(i * rows + r)], 1e-4)
+            << kernels::isa_name(isa) << " row " << i << ", output " << r;
+      }
+    }
+  }
+}
+
+// ---- safetensors files written by `glimpse quantize` ------------------------------------------
+
+std::vector<std::uint8_t> quantized_file(const std::string& metadata, std::size_t stored_bytes) {
+  std::vector<std::uint8_t> data(stored_bytes, 0x11);
+  const std::string header = R"({"__metadata__":{"glimpse.quantized":)" + metadata +
+                             R"(},"w":{"dtype":"U8","shape":[)" + std::to_string(stored_bytes) +
+                             R"(],"data_offsets":[0,)" + std::to_string(stored_bytes) + "]}}";
+  return testing::safetensors_bytes_raw(header, data);
+}
+
+Result<SafetensorsHeader> parse_bytes(const std::vector<std::uint8_t>& bytes) {
+  return parse_safetensors_header(bytes.data(), bytes.size(), "q.safetensors");
+}
+
+TEST(QuantizedSafetensors, MetadataGivesBlockTypeAndShape) {
+  auto header = parse_bytes(quantized_file(R"("{\"w\": {\"dtype\": \"Q4_0\", \"shape\": [3, 64]}}")", 3 * 36));
+  ASSERT_TRUE(header.ok()) << header.error().to_string();
+  ASSERT_EQ(header->entries.size(), 1u);
+  EXPECT_EQ(header->entries[0].dtype, DType::kQ4_0);
+  EXPECT_EQ(header->entries[0].dtype_name, "Q4_0");
+  EXPECT_EQ(header->entries[0].shape, (std::vector<std::int64_t>{3, 64}));
+}
+
+TEST(QuantizedSafetensors, RejectsInconsistentMetadata) {
+  struct Case {
+    std::string metadata;
+    std::size_t bytes;
+    std::string fragment;
+  };
+  const std::vector<Case> cases = {
+      {R"("{\"w\": {\"dtype\": \"Q8_0\", \"shape\": [3, 64]}}")", 3 * 36, "needs 204"},
+      {R"("{\"w\": {\"dtype\": \"Q5_1\", \"shape\": [1, 32]}}")", 24, "Q5_1"},
+      {R"("{\"w\": {\"dtype\": \"Q8_0\", \"shape\": [1, 48]}}")", 51, "not a multiple of the 32-element block"},
+      {R"("{\"v\": {\"dtype\": \"Q8_0\", \"shape\": [1, 32]}}")", 34, "'v' is not in the file"},
+      {R"("{\"w\": {\"dtype\": \"Q8_0\", \"shape\": [-1, 32]}}")", 34, "invalid extent"},
+      {R"("{\"w\": {\"dtype\": \"Q8_0\"}}")", 34, "needs a string 'dtype' and an array 'shape'"},
+      {R"("[1, 2]")", 34, "must hold a JSON object"},
+      {R"("{not json")", 34, "q.safetensors"},
+  };
+  for (const Case& c : cases) {
+    auto header = parse_bytes(quantized_file(c.metadata, c.bytes));
+    ASSERT_FALSE(header.ok()) << c.metadata;
+    EXPECT_NE(header.error().message.find(c.fragment), std::string::npos)
+        << c.metadata << " gave: " << header.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace glimpse
