@@ -35,7 +35,7 @@ void print_load_report(const LoadReport& report);
 int report(const Error& error);
 
 void add_ask_command(CLI::App& app, const GlobalOptions& global, int& exit_code);     // ask
-void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // info, generate
+void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // info, generate, quantize
 void add_image_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);  // preprocess
 void add_text_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);   // tokenize, detokenize
 void add_hub_commands(CLI::App& app, const GlobalOptions& global, int& exit_code);    // pull

@@ -13,6 +13,9 @@
 #include "glimpse/generate.h"
 #include "glimpse/image.h"
 #include "glimpse/llava.h"
+#include "glimpse/quant.h"
+#include "glimpse/quantize.h"
+#include "glimpse/thread_pool.h"
 
 namespace glimpse::cli {
 namespace {
@@ -85,6 +88,28 @@ struct GenerateArgs {
   bool no_kv_cache = false;
 };
 
+struct QuantizeArgs {
+  std::string model_dir;
+  std::string output_dir;
+  std::string type;
+};
+
+int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
+  DType type = DType::kQ8_0;
+  parse_quant_type(args.type, type);  // the option parser accepted only q8_0 and q4_0
+  ThreadPool pool(global.n_threads);
+  QuantizeFolderReport summary;
+  const auto start = std::chrono::steady_clock::now();
+  const Status status = quantize_model_folder(args.model_dir, args.output_dir, type, pool, summary);
+  if (!status.ok()) return report(status.error());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("wrote %s: %d tensors in %s (%.1f MB -> %.1f MB), %d copied as stored, %d file%s, %.1f s\n",
+              args.output_dir.c_str(), summary.n_quantized, std::string(dtype_name(type)).c_str(),
+              static_cast<double>(summary.bytes_before) / 1e6, static_cast<double>(summary.bytes_after) / 1e6,
+              summary.n_copied, summary.n_shards, summary.n_shards == 1 ? "" : "s", seconds);
+  return kExitOk;
+}
+
 int run_generate(const GenerateArgs& args, const GlobalOptions& global) {
   auto model = load_model(args.model_dir, global);
   if (!model.ok()) return report(model.error());
@@ -139,6 +164,17 @@ void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_co
   generate->add_option("-n,--max-new-tokens", args->max_new_tokens, "Tokens to generate")->default_val(32);
   generate->add_flag("--no-kv-cache", args->no_kv_cache, "Re-run the whole sequence each step (for comparison only)");
   generate->callback([args, &global, &exit_code] { exit_code = run_generate(*args, global); });
+
+  auto quantize_args = std::make_shared<QuantizeArgs>();
+  auto* quantize = app.add_subcommand(
+      "quantize", "Write a copy of a model folder with the language model's linear weights in Q8_0 or Q4_0");
+  quantize->add_option("model,-m,--model", quantize_args->model_dir, "Model folder to read")->required();
+  quantize->add_option("-o,--output", quantize_args->output_dir, "New folder to write; must not exist or be empty")
+      ->required();
+  quantize->add_option("--type", quantize_args->type, "Block type: q8_0 or q4_0 (llama.cpp's layouts)")
+      ->required()
+      ->check(CLI::IsMember({"q8_0", "q4_0"}, CLI::ignore_case));
+  quantize->callback([quantize_args, &global, &exit_code] { exit_code = run_quantize(*quantize_args, global); });
 }
 
 }  // namespace glimpse::cli
