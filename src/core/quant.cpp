@@ -1,5 +1,7 @@
 // Scalar quantizers in ggml's reference arithmetic: the scale is computed in float32, stored as
-// f16 (round to nearest even), and the values are divided by the unrounded scale.
+// f16 (round to nearest even), and the values are multiplied by the inverse of the unrounded
+// scale. CMake compiles this file with -ffp-contract=off: a fused multiply-add in Q4_0's
+// `x * id + 8.5f` rounds differently from ggml and changes a nibble now and then.
 #include "glimpse/quant.h"
 
 #include <algorithm>

@@ -114,6 +114,36 @@ TEST(Quant, RoundTripErrorIsWithinHalfAStep) {
   }
 }
 
+// The bytes llama.cpp's quantizer wrote for the same F16 rows (tests/data/quant-llama-cpp).
+TEST(Quant, MatchesLlamaCppQuantizerBytes) {
+  const auto folder = testing::test_data_dir() / "quant-llama-cpp";
+  const nlohmann::json manifest = testing::read_json(folder / "manifest.json");
+  ASSERT_FALSE(manifest.empty());
+  for (const auto& entry : manifest) {
+    const std::int64_t rows = entry["rows"].get<std::int64_t>();
+    const std::int64_t width = entry["width"].get<std::int64_t>();
+    const std::vector<std::uint8_t> f16 = testing::read_bytes(folder / entry["f16"].get<std::string>());
+    ASSERT_EQ(f16.size(), static_cast<std::size_t>(rows * width * 2));
+    std::vector<float> values(static_cast<std::size_t>(rows * width));
+    const TensorView view{DType::kF16, 2, {rows, width, 0, 0}, f16.data()};
+    convert_to_f32(view, 0, rows * width, values.data());
+    for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+      const std::string label = type == DType::kQ8_0 ? "q8_0" : "q4_0";
+      const std::vector<std::uint8_t> expected = testing::read_bytes(folder / entry[label].get<std::string>());
+      std::vector<std::uint8_t> ours(dtype_bytes(type, rows * width));
+      ASSERT_EQ(ours.size(), expected.size()) << entry["tensor"] << " " << label;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        quantize_row(type, values.data() + r * width, width, ours.data() + static_cast<std::size_t>(r) * dtype_bytes(type, width));
+      }
+      std::size_t first_difference = ours.size();
+      for (std::size_t i = 0; i < ours.size() && first_difference == ours.size(); ++i) {
+        if (ours[i] != expected[i]) first_difference = i;
+      }
+      EXPECT_EQ(first_difference, ours.size()) << entry["tensor"] << " " << label << ": first differing byte";
+    }
+  }
+}
+
 TEST(Quant, ParsesTypeNames) {
   DType type = DType::kF32;
   EXPECT_TRUE(parse_quant_type("Q8_0", type));
@@ -223,7 +253,8 @@ void expect_matmul_close(const std::vector<float>& y, const std::vector<double>&
 TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
   for (const IsaKernels* table : runnable_tables()) {
     for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
-      for (const auto [m, rows, n] : {std::tuple{1, 7, 40}, {1, 16, 8}, {3, 5, 33}, {4, 2, 64}, {5, 9, 100}, {9, 3, 7}, {17, 6, 129}}) {
+      for (const auto [m, rows, n] : {std::tuple{1, 7, 40}, {1, 16, 8}, {3, 5, 33}, {4, 2, 64}, {5, 9, 100}, {9, 3, 7}, {17, 6, 129},
+                                            {13, 16, 64}, {24, 33, 48}, {40, 16, 16}}) {
         const TypedWeight w = make_typed_weight(type, rows, n, 100u + static_cast<std::uint32_t>(rows * n));
         const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 7u + static_cast<std::uint32_t>(m));
         std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
