@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 #include "glimpse/status.h"
+#include "glimpse/tensor.h"
 
 namespace glimpse::cli {
 
@@ -18,6 +22,13 @@ struct GlobalOptions {
   int n_threads = 0;
   bool verbose = false;
 };
+
+// The values of --kv-cache (ask, bench), and the cache element type that each selects.
+inline const std::vector<std::string> kKvCacheChoices = {"f32", "f16"};
+inline DType kv_cache_dtype(const std::string& choice) { return choice == "f16" ? DType::kF16 : DType::kF32; }
+inline constexpr const char* kKvCacheHelp =
+    "KV cache element type: f32, or f16 (IEEE half) for half the cache memory, with keys and values rounded "
+    "to 11 significant bits";
 
 // Prints "glimpse: <error>" to stderr and returns the exit code for its error code.
 int report(const Error& error);

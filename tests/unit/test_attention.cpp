@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "glimpse/kernels.h"
+#include "glimpse/llava.h"
 
 namespace glimpse {
 namespace {
@@ -251,6 +252,28 @@ TEST(Attention, RowConversionToF16MatchesScalar) {
     ASSERT_EQ(bits[i], f32_to_f16(values[i])) << "value " << values[i];
   }
   EXPECT_TRUE(std::isnan(f16_to_f32(bits.back())));
+}
+
+TEST(KvCacheType, F16HalvesTheBytes) {
+  auto f32 = KvCache::create(3, 2, 64, 100);
+  auto f16 = KvCache::create(3, 2, 64, 100, DType::kF16);
+  ASSERT_TRUE(f32.ok()) << f32.error().to_string();
+  ASSERT_TRUE(f16.ok()) << f16.error().to_string();
+  EXPECT_EQ(f32->dtype(), DType::kF32);
+  EXPECT_EQ(f16->dtype(), DType::kF16);
+  EXPECT_EQ(f32->bytes(), 3u * 2 * 2 * 64 * 100 * 4);
+  EXPECT_EQ(f16->bytes(), 3u * 2 * 2 * 64 * 100 * 2);
+  // Layers sit one after another, keys before values.
+  const auto* base = static_cast<const char*>(f16->keys(0));
+  EXPECT_EQ(static_cast<const char*>(f16->values(0)) - base, 2 * 64 * 100 * 2);
+  EXPECT_EQ(static_cast<const char*>(f16->keys(2)) - base, 2 * 2 * 2 * 64 * 100 * 2);
+}
+
+TEST(KvCacheType, Bf16IsRejected) {
+  auto cache = KvCache::create(1, 1, 8, 8, DType::kBF16);
+  ASSERT_FALSE(cache.ok());
+  EXPECT_EQ(cache.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(cache.error().to_string().find("BF16"), std::string::npos) << cache.error().to_string();
 }
 
 }  // namespace
