@@ -1,14 +1,17 @@
 // Attention with an online softmax over tiles of key/value rows, in the manner of FlashAttention.
 // Each query keeps a running maximum, a running sum of exponentials and a head_dim accumulator.
 // When a tile raises the maximum, the sum and the accumulator are rescaled by exp(old - new), so
-// scratch memory depends on the tile and block sizes, never on the number of positions.
+// scratch memory depends on the tile size, the block size and the thread count, never on the
+// number of positions.
 //
 // Work is split into jobs of (kv head, block of query tokens). One job runs every query head that
 // shares the kv head, so each tile of keys and values comes from memory once per group and is
-// reused from cache by the other heads. An f16 tile read by several queries is converted to
-// float32 once per job. The AVX2/FMA/F16C path is chosen at compile time, with a portable
-// fallback; the inner primitives are separate functions so that a runtime CPU dispatch can
-// replace them.
+// reused from cache by the other heads. An f16 tile that several queries read is converted to
+// float32 once per job. When there are fewer jobs than threads, as in a decode step, each job's
+// rows are also split into ranges whose partial states are merged at the end.
+//
+// The AVX2/FMA/F16C path is chosen at compile time, with a portable fallback. The inner
+// primitives are separate functions so that a runtime CPU dispatch can replace them.
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -126,8 +129,8 @@ void score_rows_streaming(const float* q, const T* rows, std::int64_t n_rows, st
 
 // The same scores for rows already in cache. The AVX2 path takes 8 rows at a time, so each query
 // vector load feeds 8 FMAs. On rows read from memory it is slower, because the hardware
-// prefetchers do not follow 8 interleaved rows: in glimpse_bench_kernels on a 2-core AMD EPYC VM,
-// 7B decode shape at 2048 positions, it took about 5 ms against 3 ms for score_rows_streaming.
+// prefetchers do not follow 8 interleaved rows. In glimpse_bench_kernels on a 2-core AMD EPYC VM
+// (7B decode shape, 2048 positions), it took about 5 ms where score_rows_streaming took 3 ms.
 template <typename T>
 void score_rows_cached(const float* q, const T* rows, std::int64_t n_rows, std::int64_t head_dim, float scale,
                        float* scores) {
@@ -242,21 +245,54 @@ void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
   for (; i < n; ++i) out[i] = f16_to_f32(in[i]);
 }
 
-// ---- one job -----------------------------------------------------------------------------------
+// ---- jobs --------------------------------------------------------------------------------------
 
 // Scratch of one thread, sized by the job and tile shapes only.
 struct Scratch {
-  std::vector<float> acc;        // [queries][head_dim]
-  std::vector<float> max_score;  // [queries], the running maximum of scale * q·k
-  std::vector<double> sum;       // [queries], the running sum of exp(score - max_score)
-  std::vector<float> scores;     // [tile_rows]
-  std::vector<float> key_tile;   // [tile_rows][head_dim], f16 keys converted once per job
+  std::vector<float> acc;
+  std::vector<float> max_score;
+  std::vector<double> sum;
+  std::vector<float> scores;      // [tile_rows]
+  std::vector<float> key_tile;    // [tile_rows][head_dim], f16 keys converted once per job
   std::vector<float> value_tile;
+};
+
+// Running softmax states of the queries of one job, in caller-owned memory: per query, the
+// maximum of scale * q·k, the sum of exp(score - maximum) and a head_dim accumulator.
+struct QueryStates {
+  float* acc;        // [queries][head_dim]
+  float* max_score;  // [queries]
+  double* sum;       // [queries]
+};
+
+// One unit of work: query tokens [t_begin, t_end) of every head in kv head `kv_head`'s group,
+// against key/value rows [row_begin, row_end) as far as those tokens see them.
+struct Job {
+  std::int64_t kv_head = 0;
+  std::int64_t t_begin = 0;
+  std::int64_t t_end = 0;
+  std::int64_t row_begin = 0;
+  std::int64_t row_end = 0;
 };
 
 // Returns the number of rows visible to query token t, which reads rows 0..result-1.
 std::int64_t visible_rows(const AttentionShape& shape, std::int64_t t) {
   return shape.causal ? shape.start_pos + t + 1 : shape.n_kv_rows;
+}
+
+std::int64_t group_size(const AttentionShape& shape) { return shape.n_heads / shape.n_kv_heads; }
+
+// Returns the offset in q and out of query vector i of a job: token t_begin + i / group, head
+// kv_head * group + i % group.
+std::int64_t query_offset(const AttentionShape& shape, const Job& job, std::int64_t i) {
+  const std::int64_t group = group_size(shape);
+  return ((job.t_begin + i / group) * shape.n_heads + job.kv_head * group + i % group) * shape.head_dim;
+}
+
+void clear_states(const QueryStates& states, std::int64_t n_queries, std::int64_t head_dim) {
+  std::fill(states.acc, states.acc + n_queries * head_dim, 0.0f);
+  std::fill(states.max_score, states.max_score + n_queries, -std::numeric_limits<float>::infinity());
+  std::fill(states.sum, states.sum + n_queries, 0.0);
 }
 
 // Folds n_rows key/value rows into one query's running state. `keys_cached` is true when an
@@ -284,40 +320,30 @@ void update_query(const float* query, const T* keys, const T* values, std::int64
   add_weighted_rows(scores, values, n_rows, head_dim, acc);
 }
 
-// Attends query tokens [t_begin, t_end) of every head in kv head `kv_head`'s group.
+// Folds the job's rows, tile by tile, into `states`.
 template <typename T>
-void attend_block(const float* q, const T* keys, const T* values, std::int64_t head_stride,
-                  const AttentionShape& shape, std::int64_t kv_head, std::int64_t t_begin, std::int64_t t_end,
-                  Scratch& scratch, float* out) {
-  const std::int64_t group = shape.n_heads / shape.n_kv_heads;
+void run_job(const float* q, const T* keys, const T* values, std::int64_t head_stride, const AttentionShape& shape,
+             const Job& job, Scratch& scratch, const QueryStates& states) {
+  const std::int64_t group = group_size(shape);
   const std::int64_t head_dim = shape.head_dim;
   const std::int64_t tile_rows = tile_rows_for(head_dim);
-  const std::int64_t n_queries = (t_end - t_begin) * group;
+  const std::int64_t n_queries = (job.t_end - job.t_begin) * group;
   const auto size = [](std::int64_t n) { return static_cast<std::size_t>(n); };
-
-  scratch.acc.assign(size(n_queries * head_dim), 0.0f);
-  scratch.max_score.assign(size(n_queries), -std::numeric_limits<float>::infinity());
-  scratch.sum.assign(size(n_queries), 0.0);
   scratch.scores.resize(size(tile_rows));
+  keys += job.kv_head * head_stride;
+  values += job.kv_head * head_stride;
 
-  // Query vector i is token t_begin + i / group, head kv_head * group + i % group.
-  const auto query_offset = [&](std::int64_t i) {
-    return ((t_begin + i / group) * shape.n_heads + kv_head * group + i % group) * head_dim;
-  };
-  keys += kv_head * head_stride;
-  values += kv_head * head_stride;
-
-  // The last token of the block has the most visible rows. No row at or past job_rows is read.
-  const std::int64_t job_rows = visible_rows(shape, t_end - 1);
-  for (std::int64_t tile_begin = 0; tile_begin < job_rows; tile_begin += tile_rows) {
-    const std::int64_t tile_end = std::min(job_rows, tile_begin + tile_rows);
+  // The last token of the block has the most visible rows. No row at or past rows_end is read.
+  const std::int64_t rows_end = std::min(job.row_end, visible_rows(shape, job.t_end - 1));
+  for (std::int64_t tile_begin = job.row_begin; tile_begin < rows_end; tile_begin += tile_rows) {
+    const std::int64_t tile_end = std::min(rows_end, tile_begin + tile_rows);
     const auto fold_tile = [&](const auto* tile_keys, const auto* tile_values, bool tile_cached) {
       for (std::int64_t i = 0; i < n_queries; ++i) {
-        const std::int64_t n_rows = std::min(tile_end, visible_rows(shape, t_begin + i / group)) - tile_begin;
+        const std::int64_t n_rows = std::min(tile_end, visible_rows(shape, job.t_begin + i / group)) - tile_begin;
         if (n_rows <= 0) continue;
-        update_query(q + query_offset(i), tile_keys, tile_values, n_rows, head_dim, shape.scale, tile_cached || i > 0,
-                     scratch.scores.data(), scratch.max_score[size(i)], scratch.sum[size(i)],
-                     scratch.acc.data() + i * head_dim);
+        update_query(q + query_offset(shape, job, i), tile_keys, tile_values, n_rows, head_dim, shape.scale,
+                     tile_cached || i > 0, scratch.scores.data(), states.max_score[i], states.sum[i],
+                     states.acc + i * head_dim);
       }
     };
     const T* tile_keys = keys + tile_begin * head_dim;
@@ -336,14 +362,49 @@ void attend_block(const float* q, const T* keys, const T* values, std::int64_t h
     }
     fold_tile(tile_keys, tile_values, false);
   }
+}
 
+void run_job(const float* q, const KvLayout& kv, const AttentionShape& shape, const Job& job, Scratch& scratch,
+             const QueryStates& states) {
+  if (kv.dtype == DType::kF16) {
+    run_job(q, static_cast<const std::uint16_t*>(kv.keys), static_cast<const std::uint16_t*>(kv.values),
+            kv.head_stride, shape, job, scratch, states);
+  } else {
+    run_job(q, static_cast<const float*>(kv.keys), static_cast<const float*>(kv.values), kv.head_stride, shape, job,
+            scratch, states);
+  }
+}
+
+// Writes out = acc / sum for every query of the job. A query without visible rows (non-causal
+// with n_kv_rows 0) gets zeros.
+void write_outputs(const AttentionShape& shape, const Job& job, const QueryStates& states, float* out) {
+  const std::int64_t n_queries = (job.t_end - job.t_begin) * group_size(shape);
   for (std::int64_t i = 0; i < n_queries; ++i) {
-    // A query without visible rows (non-causal with n_kv_rows 0) gets zeros.
-    const double sum = scratch.sum[size(i)];
-    const float inv_sum = sum > 0.0 ? static_cast<float>(1.0 / sum) : 0.0f;
-    const float* acc = scratch.acc.data() + i * head_dim;
-    float* dst = out + query_offset(i);
-    for (std::int64_t d = 0; d < head_dim; ++d) dst[d] = acc[d] * inv_sum;
+    const float inv_sum = states.sum[i] > 0.0 ? static_cast<float>(1.0 / states.sum[i]) : 0.0f;
+    const float* acc = states.acc + i * shape.head_dim;
+    float* dst = out + query_offset(shape, job, i);
+    for (std::int64_t d = 0; d < shape.head_dim; ++d) dst[d] = acc[d] * inv_sum;
+  }
+}
+
+// Combines the states of the same queries over disjoint row ranges into parts[0]: each part is
+// rescaled from its own maximum to the largest one before the sums and accumulators are added.
+void merge_states(const std::vector<QueryStates>& parts, std::int64_t n_queries, std::int64_t head_dim) {
+  const QueryStates& merged = parts[0];
+  for (std::size_t p = 1; p < parts.size(); ++p) {
+    const QueryStates& part = parts[p];
+    for (std::int64_t i = 0; i < n_queries; ++i) {
+      if (part.sum[i] == 0.0) continue;  // no visible row in this part's range
+      const float max_score = std::max(merged.max_score[i], part.max_score[i]);
+      const float merged_scale =
+          merged.sum[i] == 0.0 ? 0.0f : std::exp(merged.max_score[i] - max_score);
+      const float part_scale = std::exp(part.max_score[i] - max_score);
+      float* acc = merged.acc + i * head_dim;
+      const float* part_acc = part.acc + i * head_dim;
+      for (std::int64_t d = 0; d < head_dim; ++d) acc[d] = acc[d] * merged_scale + part_acc[d] * part_scale;
+      merged.sum[i] = merged.sum[i] * merged_scale + part.sum[i] * part_scale;
+      merged.max_score[i] = max_score;
+    }
   }
 }
 
@@ -354,31 +415,80 @@ void attention(ThreadPool& pool, const float* q, const KvLayout& kv, const Atten
   assert(shape.n_heads % shape.n_kv_heads == 0);
   assert(kv.dtype == DType::kF32 || kv.dtype == DType::kF16);
   if (shape.n_tokens <= 0) return;
-  const std::int64_t group = shape.n_heads / shape.n_kv_heads;
+  const std::int64_t group = group_size(shape);
+  const std::int64_t head_dim = shape.head_dim;
   const std::int64_t block_tokens = std::max<std::int64_t>(1, kQueriesPerJob / group);
+  const std::int64_t block_queries = block_tokens * group;
   const std::int64_t n_blocks = (shape.n_tokens + block_tokens - 1) / block_tokens;
   const std::int64_t n_jobs = n_blocks * shape.n_kv_heads;
+  const std::int64_t max_rows = visible_rows(shape, shape.n_tokens - 1);
 
-  // NOTE: a decode step (one token) has only n_kv_heads jobs, so with fewer KV heads than
-  // threads some threads stay idle here. Splitting the rows across jobs and merging the partial
-  // (max, sum, accumulator) states would use them.
-  pool.parallel_for(n_jobs, 1, [&](std::int64_t begin, std::int64_t end) {
-    thread_local Scratch scratch;
-    for (std::int64_t job = begin; job < end; ++job) {
-      // Causal blocks late in the sequence see the most rows, so they are handed out first.
-      const std::int64_t block = n_blocks - 1 - job / shape.n_kv_heads;
-      const std::int64_t kv_head = job % shape.n_kv_heads;
-      const std::int64_t t_begin = block * block_tokens;
-      const std::int64_t t_end = std::min(shape.n_tokens, t_begin + block_tokens);
-      if (kv.dtype == DType::kF16) {
-        attend_block(q, static_cast<const std::uint16_t*>(kv.keys), static_cast<const std::uint16_t*>(kv.values),
-                     kv.head_stride, shape, kv_head, t_begin, t_end, scratch, out);
-      } else {
-        attend_block(q, static_cast<const float*>(kv.keys), static_cast<const float*>(kv.values), kv.head_stride,
-                     shape, kv_head, t_begin, t_end, scratch, out);
+  // With fewer jobs than threads (a decode step has one per KV head), each job's rows are split
+  // into ranges of whole tiles, and the partial states are merged afterwards.
+  const std::int64_t tile_rows = tile_rows_for(head_dim);
+  const std::int64_t n_tiles = (max_rows + tile_rows - 1) / tile_rows;
+  std::int64_t n_splits = 1;
+  if (n_jobs < pool.size()) {
+    n_splits = std::clamp<std::int64_t>((pool.size() + n_jobs - 1) / n_jobs, 1, std::max<std::int64_t>(n_tiles, 1));
+  }
+  const std::int64_t split_rows = (n_tiles + n_splits - 1) / n_splits * tile_rows;
+
+  const auto job_at = [&](std::int64_t index) {
+    // Causal blocks late in the sequence see the most rows, so they are handed out first.
+    Job job;
+    const std::int64_t block = n_blocks - 1 - index / shape.n_kv_heads;
+    job.kv_head = index % shape.n_kv_heads;
+    job.t_begin = block * block_tokens;
+    job.t_end = std::min(shape.n_tokens, job.t_begin + block_tokens);
+    job.row_end = max_rows;
+    return job;
+  };
+
+  if (n_splits == 1) {
+    pool.parallel_for(n_jobs, 1, [&](std::int64_t begin, std::int64_t end) {
+      thread_local Scratch scratch;
+      for (std::int64_t index = begin; index < end; ++index) {
+        const Job job = job_at(index);
+        const std::int64_t n_queries = (job.t_end - job.t_begin) * group;
+        scratch.acc.resize(static_cast<std::size_t>(n_queries * head_dim));
+        scratch.max_score.resize(static_cast<std::size_t>(n_queries));
+        scratch.sum.resize(static_cast<std::size_t>(n_queries));
+        const QueryStates states{scratch.acc.data(), scratch.max_score.data(), scratch.sum.data()};
+        clear_states(states, n_queries, head_dim);
+        run_job(q, kv, shape, job, scratch, states);
+        write_outputs(shape, job, states, out);
       }
+    });
+    return;
+  }
+
+  // One state slot per (job, split), at most about pool.size() of them, each for block_queries.
+  const auto n_parts = static_cast<std::size_t>(n_jobs * n_splits);
+  std::vector<float> acc(n_parts * static_cast<std::size_t>(block_queries * head_dim));
+  std::vector<float> max_score(n_parts * static_cast<std::size_t>(block_queries));
+  std::vector<double> sum(max_score.size());
+  const auto states_at = [&](std::int64_t part) {
+    return QueryStates{acc.data() + part * block_queries * head_dim, max_score.data() + part * block_queries,
+                       sum.data() + part * block_queries};
+  };
+  pool.parallel_for(n_jobs * n_splits, 1, [&](std::int64_t begin, std::int64_t end) {
+    thread_local Scratch scratch;
+    for (std::int64_t part = begin; part < end; ++part) {
+      Job job = job_at(part / n_splits);
+      job.row_begin = (part % n_splits) * split_rows;
+      job.row_end = std::min(max_rows, job.row_begin + split_rows);
+      const QueryStates states = states_at(part);
+      clear_states(states, (job.t_end - job.t_begin) * group, head_dim);
+      run_job(q, kv, shape, job, scratch, states);
     }
   });
+  for (std::int64_t index = 0; index < n_jobs; ++index) {
+    const Job job = job_at(index);
+    std::vector<QueryStates> parts;
+    for (std::int64_t split = 0; split < n_splits; ++split) parts.push_back(states_at(index * n_splits + split));
+    merge_states(parts, (job.t_end - job.t_begin) * group, head_dim);
+    write_outputs(shape, job, parts[0], out);
+  }
 }
 
 void f32_row_to_f16(const float* in, std::int64_t n, std::uint16_t* out) {

@@ -212,6 +212,16 @@ TEST_P(AttentionByCacheType, NeverReadsRowsPastVisibleRange) {
   check_case(pool, GetParam(), {3, 8, 2, 64, 0, false, 70}, 500);
 }
 
+TEST_P(AttentionByCacheType, RowSplitsMatchReference) {
+  // More threads than (kv head, query block) jobs: the rows of each job are split across threads.
+  ThreadPool pool(16);
+  check_case(pool, GetParam(), {1, 16, 2, 64, 4096, true, 0});
+  check_case(pool, GetParam(), {1, 4, 4, 128, 1000, true, 0});
+  check_case(pool, GetParam(), {2, 8, 1, 16, 0, false, 3000});
+  // Causal: the last range contains rows 256 and 257, which the first token does not see.
+  check_case(pool, GetParam(), {3, 4, 1, 64, 255, true, 0});
+}
+
 TEST_P(AttentionByCacheType, SingleThreadMatchesReference) {
   ThreadPool pool(1);
   check_case(pool, GetParam(), {37, 32, 4, 64, 100, true, 0});
