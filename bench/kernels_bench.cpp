@@ -1,8 +1,11 @@
 // Throughput of the kernels that dominate a LLaVA forward pass, at LLaVA-1.5-7B's shapes:
 // linear layers with f16, bf16, q8_0 and q4_0 weights (one row for decode, many rows for
-// prefill), under the automatic kernel table and forced ones, and attention over a long cache. Counters report GFLOP/s and, for one-row linear, weight GB/s.
+// prefill), under the automatic kernel table and forced ones, and attention over a long cache
+// (f32 and f16 caches, and TinyLlama's grouped-query shape). Counters report GFLOP/s and, for
+// one-row linear, weight GB/s.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -68,26 +71,91 @@ BENCHMARK(BM_Linear)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Arguments: cached positions; 32 heads of 128 (LLaVA-1.5-7B), one query token.
-void BM_AttentionDecode(benchmark::State& state) {
-  const std::int64_t n_past = state.range(0), heads = 32, head_dim = 128;
-  std::vector<float> q(static_cast<std::size_t>(heads * head_dim), 0.1f);
-  std::vector<float> keys(static_cast<std::size_t>(heads * (n_past + 1) * head_dim), 0.01f);
-  std::vector<float> values(keys.size(), 0.02f), out(q.size());
+// Keys and values of `kv_heads` heads, `capacity` rows of `head_dim`, stored as float32 or as
+// f16 bits, in the KvLayout order.
+struct CacheRows {
+  std::vector<float> keys_f32, values_f32;
+  std::vector<std::uint16_t> keys_f16, values_f16;
+  glimpse::kernels::KvLayout layout;
+};
+
+CacheRows random_cache(std::int64_t kv_heads, std::int64_t capacity, std::int64_t head_dim, glimpse::DType dtype) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  CacheRows rows;
+  const auto count = static_cast<std::size_t>(kv_heads * capacity * head_dim);
+  for (auto* values : {&rows.keys_f32, &rows.values_f32}) {
+    values->resize(count);
+    for (float& v : *values) v = dist(rng);
+  }
+  rows.layout.head_stride = capacity * head_dim;
+  rows.layout.dtype = dtype;
+  if (dtype == glimpse::DType::kF16) {
+    for (float v : rows.keys_f32) rows.keys_f16.push_back(glimpse::f32_to_f16(v));
+    for (float v : rows.values_f32) rows.values_f16.push_back(glimpse::f32_to_f16(v));
+    rows.layout.keys = rows.keys_f16.data();
+    rows.layout.values = rows.values_f16.data();
+  } else {
+    rows.layout.keys = rows.keys_f32.data();
+    rows.layout.values = rows.values_f32.data();
+  }
+  return rows;
+}
+
+// Times kernels::attention for `n_tokens` causal queries after `n_past` cached positions.
+// Arguments: n_past or n_tokens (see the callers), query heads, KV heads, head_dim, and the
+// cache dtype (0 = f32, 1 = f16). kv_GB/s counts the key and value bytes of the visible rows once.
+void run_attention(benchmark::State& state, std::int64_t n_past, std::int64_t n_tokens) {
+  const std::int64_t heads = state.range(1), kv_heads = state.range(2), head_dim = state.range(3);
+  const auto dtype = state.range(4) == 1 ? glimpse::DType::kF16 : glimpse::DType::kF32;
+  const std::int64_t capacity = n_past + n_tokens;
+  const CacheRows cache = random_cache(kv_heads, capacity, head_dim, dtype);
+  std::vector<float> q(static_cast<std::size_t>(n_tokens * heads * head_dim), 0.1f);
+  std::vector<float> out(q.size());
   glimpse::kernels::AttentionShape shape;
-  shape.n_tokens = 1;
+  shape.n_tokens = n_tokens;
   shape.n_heads = heads;
-  shape.n_kv_heads = heads;
+  shape.n_kv_heads = kv_heads;
   shape.head_dim = head_dim;
   shape.start_pos = n_past;
-  shape.scale = 0.088f;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (auto _ : state) {
-    glimpse::kernels::attention(pool(), q.data(), {keys.data(), values.data(), (n_past + 1) * head_dim}, shape,
-                                out.data());
+    glimpse::kernels::attention(pool(), q.data(), cache.layout, shape, out.data());
     benchmark::DoNotOptimize(out.data());
   }
+  const double kv_bytes = 2.0 * static_cast<double>(kv_heads * capacity * head_dim) * static_cast<double>(glimpse::dtype_bytes(dtype, 1));
+  state.counters["kv_GB/s"] = benchmark::Counter(kv_bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_AttentionDecode)->Arg(16)->Arg(512)->Arg(2048)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// One query token (a decode step); the first argument is the number of cached positions.
+void BM_AttentionDecode(benchmark::State& state) { run_attention(state, state.range(0), 1); }
+// 32 heads of 128 (LLaVA-1.5-7B), then 32 query heads over 4 KV heads of 64 (TinyLlama-1.1B).
+BENCHMARK(BM_AttentionDecode)
+    ->ArgNames({"past", "heads", "kv_heads", "dim", "f16"})
+    ->Args({16, 32, 32, 128, 0})
+    ->Args({512, 32, 32, 128, 0})
+    ->Args({2048, 32, 32, 128, 0})
+    ->Args({512, 32, 32, 128, 1})
+    ->Args({2048, 32, 32, 128, 1})
+    ->Args({16, 32, 4, 64, 0})
+    ->Args({512, 32, 4, 64, 0})
+    ->Args({2048, 32, 4, 64, 0})
+    ->Args({4096, 32, 4, 64, 0})
+    ->Args({512, 32, 4, 64, 1})
+    ->Args({2048, 32, 4, 64, 1})
+    ->Args({4096, 32, 4, 64, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// A causal prefill into an empty cache; the first argument is the number of query tokens.
+void BM_AttentionPrefill(benchmark::State& state) { run_attention(state, 0, state.range(0)); }
+BENCHMARK(BM_AttentionPrefill)
+    ->ArgNames({"tokens", "heads", "kv_heads", "dim", "f16"})
+    ->Args({600, 32, 32, 128, 0})
+    ->Args({600, 32, 4, 64, 0})
+    ->Args({600, 32, 4, 64, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

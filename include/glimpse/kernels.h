@@ -47,11 +47,13 @@ void rope_rotate_half(float* x, std::int64_t n_tokens, std::int64_t n_heads, std
 void softmax(float* x, std::int64_t n);
 
 // Layout of keys and values for attention(): element (head h, row r, dim d) sits at
-// base[h * head_stride + r * head_dim + d], i.e. [n_kv_heads][capacity][head_dim].
+// base[h * head_stride + r * head_dim + d], i.e. [n_kv_heads][capacity][head_dim]. Elements are
+// float (DType::kF32) or IEEE half bits in std::uint16_t (DType::kF16); other dtypes are invalid.
 struct KvLayout {
-  const float* keys = nullptr;
-  const float* values = nullptr;
-  std::int64_t head_stride = 0;  // capacity * head_dim
+  const void* keys = nullptr;
+  const void* values = nullptr;
+  std::int64_t head_stride = 0;  // capacity * head_dim, in elements
+  DType dtype = DType::kF32;
 };
 
 struct AttentionShape {
@@ -66,9 +68,15 @@ struct AttentionShape {
 };
 
 // out[t, h*head_dim + d] = sum_r softmax_r(scale * q_t,h · k_r,g) v_r,g[d], where the kv head
-// is g = h / (n_heads / n_kv_heads). q is [n_tokens, n_heads, head_dim].
+// is g = h / (n_heads / n_kv_heads). q is [n_tokens, n_heads, head_dim]. Rows that no query of
+// the call can see are never read, and scratch memory does not grow with the number of rows.
+// A non-causal query with n_kv_rows 0 gets zeros.
 void attention(ThreadPool& pool, const float* q, const KvLayout& kv, const AttentionShape& shape,
                float* out);
+
+// Converts n floats to IEEE half bits, rounding to nearest even as f32_to_f16 does (NaN stays
+// NaN, but its payload bits may differ). Used to store rows of an f16 KV cache.
+void f32_row_to_f16(const float* in, std::int64_t n, std::uint16_t* out);
 
 // Elementwise activations, in place over x[n].
 void gelu_erf(ThreadPool& pool, float* x, std::int64_t n);    // 0.5 x (1 + erf(x / sqrt 2))

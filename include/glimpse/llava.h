@@ -29,6 +29,9 @@ struct LoadOptions {
   // Quantize the language model's linear weights (attention, MLP and lm_head) to Q8_0 or Q4_0
   // while loading. The vision tower, projector, embeddings and norms keep their stored type.
   std::optional<DType> quantize;
+  // Element type of the caches from new_kv_cache: kF32, or kF16 (IEEE half) for half the memory
+  // and bandwidth, at the cost of rounding each key and value to 11 significant bits.
+  DType kv_cache_type = DType::kF32;
 };
 
 // What loading did beyond mapping the files.
@@ -43,16 +46,21 @@ struct LoadReport {
 };
 
 // Keys and values of every language-model layer for one sequence, reserved once for
-// `capacity` positions. Layout per layer: [n_kv_heads][capacity][head_dim], float32. The buffer
-// comes from calloc, so the operating system commits its pages only as positions are written.
+// `capacity` positions. Layout per layer: [n_kv_heads][capacity][head_dim] of float32 (kF32) or
+// IEEE half bits as std::uint16_t (kF16). The buffer comes from calloc, so the operating system
+// commits its pages only as positions are written.
 class KvCache {
  public:
+  // Fails with kInvalidArgument for a size that is not positive or a dtype other than kF32 and
+  // kF16, and with kOutOfRange when the buffer cannot be allocated.
   static Result<KvCache> create(std::int64_t n_layers, std::int64_t n_kv_heads,
-                                std::int64_t head_dim, std::int64_t capacity);
+                                std::int64_t head_dim, std::int64_t capacity,
+                                DType dtype = DType::kF32);
 
   std::int64_t capacity() const { return capacity_; }
   std::int64_t n_layers() const { return n_layers_; }
   std::int64_t row_width() const { return n_kv_heads_ * head_dim_; }
+  DType dtype() const { return dtype_; }
   // Positions 0..n_valid()-1 hold keys and values. A forward call at start position p needs
   // p <= n_valid() and leaves n_valid() = p + n_tokens, so a smaller p rewinds the sequence.
   std::int64_t n_valid() const { return n_valid_; }
@@ -64,23 +72,29 @@ class KvCache {
   // it to check what the generation loop feeds.
   std::function<void(std::int64_t start_pos, std::int64_t n_tokens)> on_forward;
 
-  float* keys(std::int64_t layer) { return storage_.get() + layer * 2 * layer_stride_; }
-  float* values(std::int64_t layer) { return keys(layer) + layer_stride_; }
+  // Raw storage of one layer's keys or values, [n_kv_heads][capacity][head_dim] elements of
+  // dtype(): cast to float* for kF32 and to std::uint16_t* for kF16.
+  void* keys(std::int64_t layer) { return bytes_at(layer * 2 * layer_stride_); }
+  void* values(std::int64_t layer) { return bytes_at((layer * 2 + 1) * layer_stride_); }
   void set_n_valid(std::int64_t n) { n_valid_ = n; }
 
  private:
   struct FreeDeleter {
-    void operator()(float* p) const;
+    void operator()(void* p) const;
   };
   KvCache() = default;
+  void* bytes_at(std::int64_t element) {
+    return static_cast<char*>(storage_.get()) + static_cast<std::size_t>(element) * dtype_info(dtype_).block_bytes;
+  }
 
   std::int64_t n_layers_ = 0;
   std::int64_t n_kv_heads_ = 0;
   std::int64_t head_dim_ = 0;
   std::int64_t capacity_ = 0;
-  std::int64_t layer_stride_ = 0;  // floats of one layer's keys (or values)
+  DType dtype_ = DType::kF32;
+  std::int64_t layer_stride_ = 0;  // elements of one layer's keys (or values)
   std::int64_t n_valid_ = 0;
-  std::unique_ptr<float, FreeDeleter> storage_;
+  std::unique_ptr<void, FreeDeleter> storage_;
 };
 
 // The positions of a forward call that produce logits.
@@ -106,7 +120,8 @@ class LlavaModel {
   const LoadReport& load_report() const;
   ThreadPool& thread_pool() const;
 
-  // A cache for `capacity` positions; 0 means max_position_embeddings.
+  // A cache for `capacity` positions of LoadOptions::kv_cache_type; 0 means
+  // max_position_embeddings.
   Result<KvCache> new_kv_cache(std::int64_t capacity = 0) const;
 
   // The CLIP hidden state chosen by vision_feature_layer, after the feature selection strategy:

@@ -20,6 +20,7 @@ struct AskArgs {
   std::string system;
   AskOptions ask;
   std::int64_t context_length = 0;
+  std::string kv_cache = "f32";
   std::string mode;
   bool no_exif_orientation = false;
   bool dry_run = false;
@@ -82,6 +83,7 @@ int run_ask(AskArgs& args, const GlobalOptions& global) {
   options.n_threads = global.n_threads;
   options.quantize = quantize_type(global);
   options.context_length = args.context_length;
+  options.kv_cache_type = kv_cache_dtype(args.kv_cache);
   options.image.apply_exif_orientation = !args.no_exif_orientation;
   if (args.mode == "crop") options.preprocess_mode = PreprocessMode::kCrop;
   if (args.mode == "pad") options.preprocess_mode = PreprocessMode::kPad;
@@ -185,6 +187,7 @@ void add_ask_command(CLI::App& app, const GlobalOptions& global, int& exit_code)
   ask->add_option("-c,--context", args->context_length,
                   "Context length in tokens; 0 uses the model's max_position_embeddings")
       ->default_val(0);
+  ask->add_option("--kv-cache", args->kv_cache, kKvCacheHelp)->default_val("f32")->check(CLI::IsMember(kKvCacheChoices));
   ask->add_option("--mode", args->mode, "Image preprocessing: crop (llava-hf) or pad (original LLaVA); "
                                         "default: the model's preprocessor_config.json")
       ->check(CLI::IsMember({"crop", "pad"}));

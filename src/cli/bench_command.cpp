@@ -51,6 +51,7 @@ struct BenchArgs {
   std::int64_t cache_new_tokens = 128;
   std::int64_t memory_new_tokens = 128;
   std::int64_t bandwidth_mib = 1024;
+  std::string kv_cache = "f32";
   std::vector<std::string> sections;
   std::string json_path;
 };
@@ -158,10 +159,11 @@ Result<WeightBytes> weight_bytes(const std::string& folder, const LlavaConfig& c
 }
 
 // Returns the bytes of keys and values that one decode step reads, over all layers, when it
-// attends to `positions` cached rows (float32 cache).
-double kv_bytes(const LlavaConfig& config, double positions) {
+// attends to `positions` cached rows of `cache_type` elements.
+double kv_bytes(const LlavaConfig& config, double positions, DType cache_type) {
   return positions * 2.0 * static_cast<double>(config.text.num_hidden_layers * config.text.num_key_value_heads *
-                                               config.text.head_dim * static_cast<std::int64_t>(sizeof(float)));
+                                               config.text.head_dim) *
+         static_cast<double>(dtype_bytes(cache_type, 1));
 }
 
 // ---- memory: one question in a child process ------------------------------------------------
@@ -183,6 +185,7 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
     ProviderOptions options;
     options.n_threads = global.n_threads;
     options.quantize = quantize_type(global);
+    options.kv_cache_type = kv_cache_dtype(args.kv_cache);
     options.hub.offline = true;
     auto provider = Provider::load(args.model, options);
     if (!provider.ok()) {
@@ -315,14 +318,22 @@ std::vector<std::int32_t> llava_prompt_ids(const LlavaConfig& config, std::int64
   return ids;
 }
 
-// Writes synthetic keys and values into rows 0..positions-1 of every layer and head.
+// Writes synthetic keys and values into rows 0..positions-1 of every layer and head, rounded to
+// IEEE half for an f16 cache.
 void fill_cache(KvCache& cache, const LlavaConfig& config, std::int64_t positions, Random& random) {
   const std::int64_t head_dim = config.text.head_dim;
+  const std::int64_t count = positions * head_dim;
   for (std::int64_t layer = 0; layer < cache.n_layers(); ++layer) {
-    for (float* base : {cache.keys(layer), cache.values(layer)}) {
+    for (void* base : {cache.keys(layer), cache.values(layer)}) {
       for (std::int64_t head = 0; head < config.text.num_key_value_heads; ++head) {
-        float* rows = base + head * cache.capacity() * head_dim;
-        for (std::int64_t i = 0; i < positions * head_dim; ++i) rows[i] = random.unit();
+        const std::int64_t offset = head * cache.capacity() * head_dim;
+        if (cache.dtype() == DType::kF16) {
+          std::uint16_t* rows = static_cast<std::uint16_t*>(base) + offset;
+          for (std::int64_t i = 0; i < count; ++i) rows[i] = f32_to_f16(random.unit());
+        } else {
+          float* rows = static_cast<float*>(base) + offset;
+          for (std::int64_t i = 0; i < count; ++i) rows[i] = random.unit();
+        }
       }
     }
   }
@@ -388,8 +399,9 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
   report_json["cpu"] = cpu_name();
   report_json["model"] = args.model;
   report_json["repetitions"] = args.repetitions;
-  std::printf("glimpse bench: %s\n  cpu %s, %d repetitions after a warm-up, median (min, max)\n", args.model.c_str(),
-              cpu_name().c_str(), args.repetitions);
+  report_json["kv_cache_type"] = args.kv_cache;
+  std::printf("glimpse bench: %s\n  cpu %s, %s KV cache, %d repetitions after a warm-up, median (min, max)\n",
+              args.model.c_str(), cpu_name().c_str(), args.kv_cache.c_str(), args.repetitions);
   std::fflush(stdout);
 
   // Peak memory comes first, before this process starts a thread, because it forks.
@@ -411,6 +423,7 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
   LoadOptions load_options;
   load_options.n_threads = global.n_threads;
   load_options.quantize = quantize_type(global);
+  load_options.kv_cache_type = kv_cache_dtype(args.kv_cache);
   std::unique_ptr<LlavaModel> model;
   GLIMPSE_ASSIGN_OR_RETURN(const Stats load, measure(args.repetitions, [&]() -> Result<double> {
                              model.reset();
@@ -442,7 +455,7 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
   if (report_json.contains("memory")) {
     json& memory = report_json["memory"];
     const double positions = memory["prompt_tokens"].get<double>() + memory["completion_tokens"].get<double>();
-    const double kv = kv_bytes(config, positions);
+    const double kv = kv_bytes(config, positions, load_options.kv_cache_type);
     const double peak = memory["peak_rss_bytes"].get<double>();
     const double budget = weights.total + kv + 300e6;
     memory["kv_cache_bytes"] = kv;
@@ -526,7 +539,8 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
                                }));
       const Stats rate = inverse_rate(seconds, static_cast<double>(args.decode_steps));
       const double mean_position = static_cast<double>(position) + 0.5 * static_cast<double>(args.decode_steps + 1);
-      const double bytes_per_token = weights.per_decode_token + kv_bytes(config, mean_position);
+      const double bytes_per_token =
+          weights.per_decode_token + kv_bytes(config, mean_position, load_options.kv_cache_type);
       json entry = {{"position", position}, {"steps", args.decode_steps}, {"tokens_per_second", stats_json(rate)},
                     {"bytes_per_token", bytes_per_token}};
       std::string label = "decode at position " + std::to_string(position);
@@ -636,6 +650,7 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, int& exit_cod
   bench->add_option("--bandwidth-mib", args->bandwidth_mib, "Size of the memory bandwidth buffer in MiB")
       ->default_val(1024)
       ->check(CLI::Range(1, 1 << 20));
+  bench->add_option("--kv-cache", args->kv_cache, kKvCacheHelp)->default_val("f32")->check(CLI::IsMember(kKvCacheChoices));
   bench->add_option("--sections", args->sections,
                     "Sections to run (default: all): memory, bandwidth, load, image, prefill, decode, cache")
       ->delimiter(',')

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "glimpse/llava.h"
 #include "glimpse/status.h"
@@ -30,6 +32,12 @@ std::optional<DType> quantize_type(const GlobalOptions& global);
 // Prints the kernel table and, when weights were quantized at load time, what that did, as one
 // line on stderr.
 void print_load_report(const LoadReport& report);
+// The values of --kv-cache (ask, bench), and the cache element type that each selects.
+inline const std::vector<std::string> kKvCacheChoices = {"f32", "f16"};
+inline DType kv_cache_dtype(const std::string& choice) { return choice == "f16" ? DType::kF16 : DType::kF32; }
+inline constexpr const char* kKvCacheHelp =
+    "KV cache element type: f32, or f16 (IEEE half) for half the cache memory, with keys and values rounded "
+    "to 11 significant bits";
 
 // Prints "glimpse: <error>" to stderr and returns the exit code for its error code.
 int report(const Error& error);

@@ -234,43 +234,6 @@ void softmax(float* x, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) x[i] *= inv_sum;
 }
 
-void attention(ThreadPool& pool, const float* q, const KvLayout& kv, const AttentionShape& shape,
-               float* out) {
-  const std::int64_t group = shape.n_heads / shape.n_kv_heads;
-  const std::int64_t head_dim = shape.head_dim;
-  const std::int64_t n_jobs = shape.n_tokens * shape.n_heads;
-
-  pool.parallel_for(n_jobs, 1, [&](std::int64_t begin, std::int64_t end) {
-    thread_local std::vector<float> scores;
-    thread_local std::vector<float> accum;
-    for (std::int64_t job = begin; job < end; ++job) {
-      const std::int64_t t = job / shape.n_heads;
-      const std::int64_t h = job % shape.n_heads;
-      const std::int64_t kv_head = h / group;
-      const std::int64_t n_visible = shape.causal ? shape.start_pos + t + 1 : shape.n_kv_rows;
-      const float* query = q + (t * shape.n_heads + h) * head_dim;
-      const float* keys = kv.keys + kv_head * kv.head_stride;
-      const float* values = kv.values + kv_head * kv.head_stride;
-
-      // Scores against every visible key row, then softmax over them.
-      scores.resize(static_cast<std::size_t>(n_visible));
-      for (std::int64_t r = 0; r < n_visible; ++r) {
-        scores[static_cast<std::size_t>(r)] = dot(query, keys + r * head_dim, head_dim) * shape.scale;
-      }
-      softmax(scores.data(), n_visible);
-
-      // Weighted sum of the value rows.
-      accum.assign(static_cast<std::size_t>(head_dim), 0.0f);
-      for (std::int64_t r = 0; r < n_visible; ++r) {
-        const float p = scores[static_cast<std::size_t>(r)];
-        const float* value = values + r * head_dim;
-        for (std::int64_t d = 0; d < head_dim; ++d) accum[static_cast<std::size_t>(d)] += p * value[d];
-      }
-      std::copy(accum.begin(), accum.end(), out + (t * shape.n_heads + h) * head_dim);
-    }
-  });
-}
-
 void gelu_erf(ThreadPool& pool, float* x, std::int64_t n) {
   for_elements(pool, n, [x](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {

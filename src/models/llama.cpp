@@ -180,16 +180,22 @@ void LlamaModel::run_layer(ThreadPool& pool, std::int64_t index, std::vector<flo
   kernels::rope_rotate_half(q.data(), n_tokens, n_heads, head_dim, 0, cos_table.data(), sin_table.data());
   kernels::rope_rotate_half(k.data(), n_tokens, n_kv_heads, head_dim, 0, cos_table.data(), sin_table.data());
 
-  // Write this call's keys and values to cache rows start_pos.. in [kv_head][position][dim] order.
-  float* cache_keys = cache.keys(index);
-  float* cache_values = cache.values(index);
+  // Write this call's keys and values to cache rows start_pos.. in [kv_head][position][dim] order,
+  // rounded to IEEE half for an f16 cache.
+  void* cache_keys = cache.keys(index);
+  void* cache_values = cache.values(index);
   const std::int64_t head_stride = cache.capacity() * head_dim;
   for (std::int64_t t = 0; t < n_tokens; ++t) {
     for (std::int64_t g = 0; g < n_kv_heads; ++g) {
       const std::int64_t src = (t * n_kv_heads + g) * head_dim;
       const std::int64_t dst = g * head_stride + (start_pos + t) * head_dim;
-      std::copy(k.begin() + src, k.begin() + src + head_dim, cache_keys + dst);
-      std::copy(v.begin() + src, v.begin() + src + head_dim, cache_values + dst);
+      if (cache.dtype() == DType::kF16) {
+        kernels::f32_row_to_f16(k.data() + src, head_dim, static_cast<std::uint16_t*>(cache_keys) + dst);
+        kernels::f32_row_to_f16(v.data() + src, head_dim, static_cast<std::uint16_t*>(cache_values) + dst);
+      } else {
+        std::copy(k.begin() + src, k.begin() + src + head_dim, static_cast<float*>(cache_keys) + dst);
+        std::copy(v.begin() + src, v.begin() + src + head_dim, static_cast<float*>(cache_values) + dst);
+      }
     }
   }
 
@@ -202,7 +208,8 @@ void LlamaModel::run_layer(ThreadPool& pool, std::int64_t index, std::vector<flo
   shape.causal = true;
   shape.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
   std::vector<float> attended(rows * q_dim);
-  kernels::attention(pool, q.data(), {cache_keys, cache_values, head_stride}, shape, attended.data());
+  kernels::attention(pool, q.data(), {cache_keys, cache_values, head_stride, cache.dtype()}, shape,
+                     attended.data());
   kernels::linear(pool, attended.data(), n_tokens, layer.o_weight, bias_ptr(layer.o_bias), normed.data());
   kernels::add(pool, hidden_state.data(), normed.data(), n_tokens * hidden);
 

@@ -20,19 +20,24 @@ namespace glimpse {
 
 // KvCache
 
-void KvCache::FreeDeleter::operator()(float* p) const { std::free(p); }
+void KvCache::FreeDeleter::operator()(void* p) const { std::free(p); }
 
 Result<KvCache> KvCache::create(std::int64_t n_layers, std::int64_t n_kv_heads, std::int64_t head_dim,
-                                std::int64_t capacity) {
+                                std::int64_t capacity, DType dtype) {
   if (n_layers <= 0 || n_kv_heads <= 0 || head_dim <= 0 || capacity <= 0) {
     return make_error(ErrorCode::kInvalidArgument, "KV cache sizes must be positive (capacity " +
                                                        std::to_string(capacity) + ")");
   }
+  if (dtype != DType::kF32 && dtype != DType::kF16) {
+    return make_error(ErrorCode::kInvalidArgument, "KV cache type " + std::string(dtype_name(dtype)) +
+                                                       " is not supported; use F32 or F16");
+  }
+  const std::size_t element_size = dtype_info(dtype).block_bytes;
   std::int64_t layer_stride = 0;
   std::int64_t total = 0;
   if (__builtin_mul_overflow(n_kv_heads * head_dim, capacity, &layer_stride) ||
       __builtin_mul_overflow(layer_stride, 2 * n_layers, &total) ||
-      total > static_cast<std::int64_t>(SIZE_MAX / sizeof(float))) {
+      total > static_cast<std::int64_t>(SIZE_MAX / element_size)) {
     return make_error(ErrorCode::kOutOfRange, "a KV cache of " + std::to_string(capacity) +
                                                   " positions overflows the address space");
   }
@@ -41,18 +46,20 @@ Result<KvCache> KvCache::create(std::int64_t n_layers, std::int64_t n_kv_heads, 
   cache.n_kv_heads_ = n_kv_heads;
   cache.head_dim_ = head_dim;
   cache.capacity_ = capacity;
+  cache.dtype_ = dtype;
   cache.layer_stride_ = layer_stride;
-  cache.storage_.reset(static_cast<float*>(std::calloc(static_cast<std::size_t>(total), sizeof(float))));
+  cache.storage_.reset(std::calloc(static_cast<std::size_t>(total), element_size));
   if (!cache.storage_) {
+    const std::size_t mib = static_cast<std::size_t>(total) * element_size >> 20;
     return make_error(ErrorCode::kOutOfRange,
-                      "cannot reserve " + std::to_string(total * 4 / (1 << 20)) + " MiB for a KV cache of " +
+                      "cannot reserve " + std::to_string(mib) + " MiB for a KV cache of " +
                           std::to_string(capacity) + " positions; request a smaller context length");
   }
   return cache;
 }
 
 std::size_t KvCache::bytes() const {
-  return static_cast<std::size_t>(layer_stride_ * 2 * n_layers_) * sizeof(float);
+  return static_cast<std::size_t>(layer_stride_ * 2 * n_layers_) * dtype_info(dtype_).block_bytes;
 }
 
 // LlavaModel
@@ -62,6 +69,7 @@ struct LlavaModel::Impl {
   LlavaConfig config;
   SafetensorsModel files;
   std::unique_ptr<ThreadPool> pool;
+  DType kv_cache_type = DType::kF32;
   std::optional<ClipVisionTower> vision;
   std::optional<Projector> projector;
   std::optional<LlamaModel> language;
@@ -94,6 +102,11 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
                                                        " is out of range; expected 0 (one per hardware thread) to " +
                                                        std::to_string(kMaxThreads));
   }
+  if (options.kv_cache_type != DType::kF32 && options.kv_cache_type != DType::kF16) {
+    return make_error(ErrorCode::kInvalidArgument, "KV cache type " + std::string(dtype_name(options.kv_cache_type)) +
+                                                       " is not supported; use F32 or F16");
+  }
+  impl->kv_cache_type = options.kv_cache_type;
   try {
     impl->pool = std::make_unique<ThreadPool>(options.n_threads);
   } catch (const std::system_error& e) {
@@ -132,7 +145,8 @@ Result<KvCache> LlavaModel::new_kv_cache(std::int64_t capacity) const {
     return make_error(ErrorCode::kInvalidArgument,
                       "context length " + std::to_string(capacity) + " is negative");
   }
-  return KvCache::create(text.num_hidden_layers, text.num_key_value_heads, text.head_dim, capacity);
+  return KvCache::create(text.num_hidden_layers, text.num_key_value_heads, text.head_dim, capacity,
+                         impl_->kv_cache_type);
 }
 
 Result<std::vector<float>> LlavaModel::vision_hidden_state(const PixelTensor& pixels) const {

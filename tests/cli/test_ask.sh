@@ -19,6 +19,10 @@ out=$("$glimpse" ask -m "$model" -i "$image" -n 32 --ignore-eos "What is shown i
 check "streamed greedy text equals the reference" \
   [ "$out" = "programming Terryockeyバizes.\`ategy étaitców网tail TerryPutband Ep ratio Volwerke化 extended extern он dream includesjkʾunosexpectedhosts лі Visual лу" ]
 
+out=$("$glimpse" ask -m "$model" -i "$image" -n 32 --ignore-eos --kv-cache f16 "What is shown in this image?")
+check "an f16 KV cache streams the same greedy text" \
+  [ "$out" = "programming Terryockeyバizes.\`ategy étaitców网tail TerryPutband Ep ratio Volwerke化 extended extern он dream includesjkʾunosexpectedhosts лі Visual лу" ]
+
 json=$("$glimpse" ask -m "$model" -i "$photo" -n 5 --ignore-eos --top-logprobs 2 --json "Describe the photo.")
 check "--json has every field" /usr/bin/python3 -c '
 import json, sys
@@ -43,6 +47,10 @@ assert cost["context_left"] == 4096 - cost["prompt_tokens"], cost
 check "invalid option value exits 3" [ $? -eq 3 ]
 "$glimpse" ask -m "$model" --mode square "Hi" >/dev/null 2>&1
 check "invalid --mode exits 2" [ $? -eq 2 ]
+err=$("$glimpse" ask -m "$model" --kv-cache f64 "Hi" 2>&1 >/dev/null)
+code=$?
+check "invalid --kv-cache exits 2" [ $code -eq 2 ]
+check "invalid --kv-cache names the flag and the values" sh -c "echo \"\$1\" | grep -q -- '--kv-cache: f64 not in {f32,f16}'" _ "$err"
 "$glimpse" ask "Hi" >/dev/null 2>&1
 check "missing --model exits 2" [ $? -eq 2 ]
 err=$("$glimpse" ask -m "$model" -i /nonexistent.png "Hi" 2>&1 >/dev/null)

@@ -73,6 +73,21 @@ assert "load_seconds" in r
 assert not any(k in r for k in ("memory", "bandwidth", "prefill", "cache", "vision_encoder_seconds")), sorted(r)
 ' "$work/some.json"
 
+"$glimpse" bench -m "$model" -i "$photo" -r 1 --sections decode --positions 10 --decode-steps 2 --kv-cache f16 \
+  --json "$work/f16.json" > /dev/null
+check "--kv-cache f16 halves the cache bytes per token" "$python" -c '
+import json, sys
+f16 = json.load(open(sys.argv[1]))
+f32 = json.load(open(sys.argv[2]))
+assert f16["kv_cache_type"] == "f16", f16["kv_cache_type"]
+assert f32["kv_cache_type"] == "f32", f32["kv_cache_type"]
+weights = f16["weights"]["decode_bytes_per_token"]
+kv16 = f16["decode"][0]["bytes_per_token"] - weights
+kv32 = f32["decode"][0]["bytes_per_token"] - weights
+assert kv16 > 0, kv16
+assert abs(kv32 - 2 * kv16) < 1e-6 * kv32, (kv16, kv32)
+' "$work/f16.json" "$work/some.json"
+
 expect_error() {  # expect_error NAME EXIT_CODE MESSAGE_PART ARGS...
   name=$1 code=$2 part=$3
   shift 3
@@ -90,6 +105,7 @@ expect_error "position past the context" 3 "exceeds the 4096-position context" -
   --sections decode --positions 4095 -r 1
 expect_error "malformed positions" 3 "'x' is not a non-negative integer" -m "$model" -i "$photo" --positions 16,x
 expect_error "unknown section" 2 "sections" -m "$model" -i "$photo" --sections speed
+expect_error "unknown KV cache type" 2 "kv-cache: bf16 not in {f32,f16}" -m "$model" -i "$photo" --kv-cache bf16
 expect_error "missing image" 3 "$work/none.png" -m "$model" -i "$work/none.png" --sections image -r 1
 
 if [ $failures -ne 0 ]; then
