@@ -1,6 +1,7 @@
 #include "glimpse/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <system_error>
 
 namespace glimpse {
@@ -24,6 +25,7 @@ void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    stopping_flag_.store(true, std::memory_order_release);
   }
   work_ready_.notify_all();
   for (auto& worker : workers_) {
@@ -33,34 +35,46 @@ void ThreadPool::stop_workers() {
 
 void ThreadPool::run_chunks() {
   for (;;) {
-    std::int64_t chunk;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (next_chunk_ >= n_chunks_) return;
-      chunk = next_chunk_++;
-    }
+    const std::int64_t chunk = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (chunk >= n_chunks_) return;
     const std::int64_t begin = chunk * chunk_size_;
     const std::int64_t end = std::min(n_items_, begin + chunk_size_);
     (*body_)(begin, end);
   }
 }
 
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
 void ThreadPool::worker_loop(int /*worker_index*/) {
   std::uint64_t seen_generation = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
-      if (stopping_) return;
-      seen_generation = generation_;
-      ++active_workers_;
+    // Poll for the next job for a while, then sleep until parallel_for or the destructor wakes us.
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+    std::uint64_t generation = generation_.load(std::memory_order_acquire);
+    for (int i = 0; generation == seen_generation && !stopping_flag_.load(std::memory_order_relaxed); ++i) {
+      cpu_relax();
+      if ((i & 255) == 255 && std::chrono::steady_clock::now() > spin_until) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ++sleeping_;
+        work_ready_.wait(lock, [&] {
+          return stopping_ || generation_.load(std::memory_order_acquire) != seen_generation;
+        });
+        --sleeping_;
+      }
+      generation = generation_.load(std::memory_order_acquire);
     }
+    if (stopping_flag_.load(std::memory_order_acquire)) return;
+    seen_generation = generation;
     run_chunks();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --active_workers_;
-    }
-    work_done_.notify_one();
+    pending_workers_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -73,22 +87,26 @@ void ThreadPool::parallel_for(std::int64_t n, std::int64_t min_chunk,
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mutex_);
-  // About four chunks per thread balances uneven ranges without much locking.
+  // About four chunks per thread balances uneven ranges without much contention.
   const std::int64_t target_chunks = static_cast<std::int64_t>(n_threads_) * 4;
   const std::int64_t chunk = std::max(min_chunk, (n + target_chunks - 1) / target_chunks);
+  body_ = &body;
+  n_items_ = n;
+  chunk_size_ = chunk;
+  n_chunks_ = (n + chunk - 1) / chunk;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
+    // Under the mutex, so a worker that is about to sleep either sees the new generation in its
+    // wait predicate or is already waiting and gets the notification.
     std::lock_guard<std::mutex> lock(mutex_);
-    body_ = &body;
-    n_items_ = n;
-    chunk_size_ = chunk;
-    n_chunks_ = (n + chunk - 1) / chunk;
-    next_chunk_ = 0;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    if (sleeping_ > 0) work_ready_.notify_all();
   }
-  work_ready_.notify_all();
   run_chunks();
-  std::unique_lock<std::mutex> lock(mutex_);
-  work_done_.wait(lock, [&] { return active_workers_ == 0 && next_chunk_ >= n_chunks_; });
+  // Every worker takes part in every job (it may find no chunk left), so the job's state stays
+  // valid until all have checked out.
+  while (pending_workers_.load(std::memory_order_acquire) != 0) cpu_relax();
   body_ = nullptr;
 }
 

@@ -144,9 +144,10 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
   if (i < m) matmul_f32_x86(w, rows, n, x + i * n, m - i, y + i * ldy, ldy);
 }
 
-// One x row against NR f16 or bf16 weight rows, 16 elements per step, converted in registers.
-template <int NR, bool kBf16>
-void half_row_tile_512(const float* x, const std::uint16_t* w, std::int64_t n, float* y) {
+// One x row against one f16 or bf16 weight row, 64 elements per step in four independent sums:
+// a single sequential stream per weight row, which the hardware prefetcher follows well.
+template <bool kBf16>
+float half_row_dot_512(const float* x, const std::uint16_t* w, std::int64_t n) {
   auto widen = [](__m256i bits) {
     if constexpr (kBf16) {
       return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
@@ -154,34 +155,28 @@ void half_row_tile_512(const float* x, const std::uint16_t* w, std::int64_t n, f
       return _mm512_cvtph_ps(bits);
     }
   };
-  __m512 acc[NR];
-  for (int j = 0; j < NR; ++j) acc[j] = _mm512_setzero_ps();
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   std::int64_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    const __m512 xv = _mm512_loadu_ps(x + k);
-    for (int j = 0; j < NR; ++j) {
-      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j * n + k));
-      acc[j] = _mm512_fmadd_ps(xv, widen(bits), acc[j]);
+  for (; k + 64 <= n; k += 64) {
+    for (int u = 0; u < 4; ++u) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + k + 16 * u));
+      acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16 * u), widen(bits), acc[u]);
     }
   }
-  if (k < n) {
-    const __mmask16 mask = static_cast<__mmask16>((1u << (n - k)) - 1u);
-    const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
-    for (int j = 0; j < NR; ++j) {
-      const __m256i bits = _mm256_maskz_loadu_epi16(mask, w + j * n + k);
-      acc[j] = _mm512_fmadd_ps(xv, widen(bits), acc[j]);
-    }
+  for (; k < n; k += 16) {
+    const std::int64_t left = n - k;
+    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
+    const __m256i bits = _mm256_maskz_loadu_epi16(mask, w + k);
+    acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + k), widen(bits), acc[0]);
   }
-  for (int j = 0; j < NR; ++j) y[j] = _mm512_reduce_add_ps(acc[j]);
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
 template <bool kBf16>
 void half_matmul_512(const std::uint16_t* w, std::int64_t rows, std::int64_t n, const float* x, std::int64_t m,
                      float* y, std::int64_t ldy) {
   for (std::int64_t i = 0; i < m; ++i) {
-    std::int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) half_row_tile_512<4, kBf16>(x + i * n, w + r * n, n, y + i * ldy + r);
-    for (; r < rows; ++r) half_row_tile_512<1, kBf16>(x + i * n, w + r * n, n, y + i * ldy + r);
+    for (std::int64_t r = 0; r < rows; ++r) y[i * ldy + r] = half_row_dot_512<kBf16>(x + i * n, w + r * n, n);
   }
 }
 
@@ -196,17 +191,41 @@ void matmul_bf16_512(const std::uint16_t* w, std::int64_t rows, std::int64_t n, 
 
 // ---- quantized tiles ------------------------------------------------------------------------
 
-// Lanes 0-7 hold a, lanes 8-15 hold b.
-inline __m512 pair_scale(float a, float b) {
-  return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+// Two blocks share one 512-bit vector. Q8_0 keeps each block's 32 bytes together, so the int32
+// lanes of vpdpbusd belong to blocks [b x 8, b+1 x 8]. Q4_0 puts the low nibbles of both blocks
+// first and the high nibbles after ([lo b, lo b+1, hi b, hi b+1], 16 bytes each), which saves
+// two shuffles per weight row, so its lanes belong to [b x 4, b+1 x 4, b x 4, b+1 x 4] and the
+// activations are reordered the same way.
+template <bool kQ4>
+inline __m512 spread_pair(__m128 pair) {
+  const __m512i index = kQ4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                            : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  return _mm512_permutexvar_ps(index, _mm512_castps128_ps512(pair));
 }
 
-// Blocks b and b + 1 of an activation row as one vector; with `single`, only block b (the upper
-// half is zero, so its products vanish).
+// The activation scales of blocks b and b + 1 (b alone when `single`), spread as above.
+template <bool kQ4>
+inline __m512 act_scales(const float* d, bool single) {
+  if (single) return spread_pair<kQ4>(_mm_load_ss(d));
+  return spread_pair<kQ4>(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d))));
+}
+
+// The f16 scales of two weight blocks, converted together and spread as above.
+template <bool kQ4, typename Block>
+inline __m512 weight_scales(const Block* block, bool single) {
+  const std::uint32_t second = single ? 0u : block[1].d;
+  const __m128i bits = _mm_cvtsi32_si128(static_cast<int>(block[0].d | (second << 16)));
+  return spread_pair<kQ4>(_mm_cvtph_ps(bits));
+}
+
+// Blocks b and b + 1 of an activation row as one vector; with `single`, only block b (the rest is
+// zero, so its products vanish). For Q4_0 in the nibble order described above.
+template <bool kQ4>
 inline __m512i load_acts(const std::int8_t* q, bool single) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-  if (single) return _mm512_zextsi256_si512(lo);
-  return _mm512_loadu_si512(q);
+  const __m512i both = single ? _mm512_zextsi256_si512(lo) : _mm512_loadu_si512(q);
+  if constexpr (kQ4) return _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0));
+  return both;
 }
 
 inline __m512i load_q8_pair(const BlockQ8_0* block, bool single) {
@@ -216,20 +235,23 @@ inline __m512i load_q8_pair(const BlockQ8_0* block, bool single) {
                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block[1].qs)), 1);
 }
 
+// The nibbles of two Q4_0 blocks as bytes [lo b, lo b+1, hi b, hi b+1]: the raw bytes twice,
+// the upper copy shifted right by 4, then masked.
 inline __m512i load_q4_pair(const BlockQ4_0* block, bool single) {
-  const __m256i first = unpack_q4(block[0].qs);
-  if (single) return _mm512_zextsi256_si512(first);
-  return _mm512_inserti64x4(_mm512_castsi256_si512(first), unpack_q4(block[1].qs), 1);
+  const __m128i raw0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block[0].qs));
+  const __m128i raw1 = single ? _mm_setzero_si128() : _mm_loadu_si128(reinterpret_cast<const __m128i*>(block[1].qs));
+  const __m256i raw = _mm256_set_m128i(raw1, raw0);
+  const __m512i twice = _mm512_inserti64x4(_mm512_castsi256_si512(raw), raw, 1);
+  const __m512i shifted = _mm512_mask_srli_epi16(twice, static_cast<__mmask32>(0xffff0000u), twice, 4);
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0f));
 }
 
-// MR activation rows by NR weight rows, two blocks per step.
-//   Q8_0 with several rows: x + 128 is the unsigned operand, and 128 * (lane sums of w) is taken
-//   off again. With one row: |x| is the unsigned operand and w takes the sign of x.
+// Prefill: MR activation rows by NR weight rows, two blocks per step.
+//   Q8_0: x + 128 is the unsigned operand, and 128 * (lane sums of w) is taken off again.
 //   Q4_0: the nibbles are the unsigned operand; 8 * (lane sums of x) is taken off.
 template <int MR, int NR, bool kQ4, typename Block>
 void quant_tile_512(const Block* w, std::int64_t nb, const QuantizedRows& x, std::int64_t x_row, float* y,
                     std::int64_t ldy) {
-  constexpr bool kSignTrick = !kQ4 && MR == 1;
   const std::int64_t n = nb * kQuantBlock;
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
@@ -246,30 +268,14 @@ void quant_tile_512(const Block* w, std::int64_t nb, const QuantizedRows& x, std
         wv[j] = load_q4_pair(block, single);
       } else {
         wv[j] = load_q8_pair(block, single);
-        if constexpr (!kSignTrick) {
-          w_offset[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(-128), wv[j]));
-        }
+        w_offset[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(-128), wv[j]));
       }
-      ws[j] = pair_scale(half_to_float(block[0].d), single ? 0.0f : half_to_float(block[1].d));
-    }
-    if constexpr (kSignTrick) {
-      const __m512i xv = load_acts(x.q + x_row * n + b * kQuantBlock, single);
-      const float* xd = x.d + x_row * nb + b;
-      const __m512 xs = pair_scale(xd[0], single ? 0.0f : xd[1]);
-      const __m512i magnitude = _mm512_abs_epi8(xv);
-      const __mmask64 negative = _mm512_movepi8_mask(xv);
-      for (int j = 0; j < NR; ++j) {
-        const __m512i signed_w = _mm512_mask_sub_epi8(wv[j], negative, zero, wv[j]);
-        const __m512i sums = _mm512_dpbusd_epi32(zero, magnitude, signed_w);
-        acc[0][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(xs, ws[j]), acc[0][j]);
-      }
-      continue;
+      ws[j] = weight_scales<kQ4>(block, single);
     }
     for (int i = 0; i < MR; ++i) {
       const std::int64_t row = x_row + i;
-      const __m512i xv = load_acts(x.q + row * n + b * kQuantBlock, single);
-      const float* xd = x.d + row * nb + b;
-      const __m512 xs = pair_scale(xd[0], single ? 0.0f : xd[1]);
+      const __m512i xv = load_acts<kQ4>(x.q + row * n + b * kQuantBlock, single);
+      const __m512 xs = act_scales<kQ4>(x.d + row * nb + b, single);
       if constexpr (kQ4) {
         const __m512i x_offset = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), xv));
         for (int j = 0; j < NR; ++j) {
@@ -289,6 +295,80 @@ void quant_tile_512(const Block* w, std::int64_t nb, const QuantizedRows& x, std
     for (int j = 0; j < NR; ++j) y[i * ldy + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+// What a decode row needs of the activation row, prepared once per call for each pair of
+// blocks: the activations, their spread scales, and for Q4_0 the offset 8 * (lane sums of x) or
+// for Q8_0 |x| and the sign mask.
+struct DecodeActs {
+  __m512i* values = nullptr;
+  __m512i* magnitude_or_offset = nullptr;
+  __m512* scales = nullptr;
+  __mmask64* negative = nullptr;
+  std::int64_t capacity = 0;
+  void* memory = nullptr;
+  ~DecodeActs() { _mm_free(memory); }
+
+  void reserve(std::int64_t pairs) {
+    if (pairs <= capacity) return;
+    _mm_free(memory);
+    const std::size_t bytes = static_cast<std::size_t>(pairs) * (64 + 64 + 64 + 8);
+    memory = _mm_malloc(bytes, 64);
+    auto* base = static_cast<char*>(memory);
+    values = reinterpret_cast<__m512i*>(base);
+    magnitude_or_offset = reinterpret_cast<__m512i*>(base + pairs * 64);
+    scales = reinterpret_cast<__m512*>(base + pairs * 128);
+    negative = reinterpret_cast<__mmask64*>(base + pairs * 192);
+    capacity = pairs;
+  }
+};
+
+// Decode: one activation row against `rows` weight rows, one row at a time so that each thread
+// reads one sequential stream (short interleaved rows defeat the hardware prefetcher). Two pairs
+// of blocks per step in independent sums.
+template <bool kQ4, typename Block>
+void quant_decode_512(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t x_row,
+                      float* y) {
+  const std::int64_t nb = n / kQuantBlock;
+  const std::int64_t pairs = (nb + 1) / 2;
+  thread_local DecodeActs acts;
+  acts.reserve(pairs);
+  const __m512i zero = _mm512_setzero_si512();
+  for (std::int64_t p = 0; p < pairs; ++p) {
+    const bool single = 2 * p + 1 == nb;
+    const __m512i xv = load_acts<kQ4>(x.q + x_row * n + 2 * p * kQuantBlock, single);
+    acts.values[p] = xv;
+    acts.scales[p] = act_scales<kQ4>(x.d + x_row * nb + 2 * p, single);
+    if constexpr (kQ4) {
+      acts.magnitude_or_offset[p] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), xv));
+    } else {
+      acts.magnitude_or_offset[p] = _mm512_abs_epi8(xv);
+      acts.negative[p] = _mm512_movepi8_mask(xv);
+    }
+  }
+  auto pair_sum = [&](const Block* block, std::int64_t p) {
+    const bool single = 2 * p + 1 == nb;
+    __m512i sums;
+    if constexpr (kQ4) {
+      sums = _mm512_dpbusd_epi32(acts.magnitude_or_offset[p], load_q4_pair(block, single), acts.values[p]);
+    } else {
+      const __m512i wv = load_q8_pair(block, single);
+      const __m512i signed_w = _mm512_mask_sub_epi8(wv, acts.negative[p], zero, wv);
+      sums = _mm512_dpbusd_epi32(zero, acts.magnitude_or_offset[p], signed_w);
+    }
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(acts.scales[p], weight_scales<kQ4>(block, single)));
+  };
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const Block* row = w + r * nb;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    std::int64_t p = 0;
+    for (; p + 2 <= pairs; p += 2) {
+      acc0 = _mm512_add_ps(acc0, pair_sum(row + 2 * p, p));
+      acc1 = _mm512_add_ps(acc1, pair_sum(row + 2 * p + 2, p + 1));
+    }
+    if (p < pairs) acc0 = _mm512_add_ps(acc0, pair_sum(row + 2 * p, p));
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
 template <bool kQ4, typename Block>
 void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy) {
@@ -299,11 +379,7 @@ void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
     for (; r + 4 <= rows; r += 4) quant_tile_512<4, 4, kQ4>(w + r * nb, nb, x, i, y + i * ldy + r, ldy);
     for (; r < rows; ++r) quant_tile_512<4, 1, kQ4>(w + r * nb, nb, x, i, y + i * ldy + r, ldy);
   }
-  for (; i < m; ++i) {
-    std::int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) quant_tile_512<1, 4, kQ4>(w + r * nb, nb, x, i, y + i * ldy + r, ldy);
-    for (; r < rows; ++r) quant_tile_512<1, 1, kQ4>(w + r * nb, nb, x, i, y + i * ldy + r, ldy);
-  }
+  for (; i < m; ++i) quant_decode_512<kQ4>(w, rows, n, x, i, y + i * ldy);
 }
 
 void matmul_q8_0_512(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
