@@ -24,6 +24,14 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
 // llama.cpp's reference quantizer.
 void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out);
 
+// Whether the kernel table in use multiplies Q4_0 weights faster in the Q4_0x8 layout (8 rows'
+// blocks interleaved), which loading then makes.
+bool prefers_q4_0x8();
+
+// Copies a rank-2 Q4_0 weight whose row count is a multiple of 8 into the Q4_0x8 layout at `out`
+// (the same number of bytes).
+void repack_q4_0x8(ThreadPool& pool, const TensorView& weight, void* out);
+
 // The name of the kernel table in use: "avx512", "avx2" or "portable".
 std::string_view active_isa();
 

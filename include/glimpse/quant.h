@@ -28,6 +28,18 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 blocks are 18 bytes in GGUF files");
 
+// Q4_0 blocks of 8 consecutive rows side by side: the 8 scales, then the 8 rows' 16 bytes of
+// nibbles. A weight of R rows (R a multiple of 8) and nb blocks per row holds R / 8 groups of nb
+// such blocks, group after group, in the same bytes as the Q4_0 weight.
+struct BlockQ4_0x8 {
+  std::uint16_t d[8];
+  std::uint8_t qs[8][kQuantBlock / 2];
+};
+static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "Q4_0x8 groups hold 8 Q4_0 blocks");
+
+// Interleaves a Q4_0 weight of `rows` rows (a multiple of 8) and nb blocks per row.
+void repack_q4_0x8(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x8* out);
+
 // Quantizes x[n] (n a multiple of 32) into n / 32 blocks at `out`.
 void quantize_row_q8_0(const float* x, std::int64_t n, BlockQ8_0* out);
 void quantize_row_q4_0(const float* x, std::int64_t n, BlockQ4_0* out);

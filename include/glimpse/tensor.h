@@ -12,10 +12,12 @@ namespace glimpse {
 
 // Element types that weights can be stored in and that the kernels read directly. Q8_0 and Q4_0
 // are llama.cpp's block formats (include/glimpse/quant.h): 32 elements share one f16 scale, so
-// the last dimension of such a tensor is a multiple of 32.
-enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
+// the last dimension of such a tensor is a multiple of 32. Q4_0x8 is an in-memory layout of Q4_0
+// with the blocks of 8 consecutive rows interleaved, made at load time for the AVX-512 kernels;
+// it is never read from or written to a file.
+enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_0x8 };
 
-inline constexpr int kDTypeCount = 5;
+inline constexpr int kDTypeCount = 6;
 
 struct DTypeInfo {
   DType dtype;
@@ -31,6 +33,7 @@ inline constexpr std::array<DTypeInfo, kDTypeCount> kDTypeTable = {{
     {DType::kBF16, "BF16", 1, 2},
     {DType::kQ8_0, "Q8_0", 32, 34},
     {DType::kQ4_0, "Q4_0", 32, 18},
+    {DType::kQ4_0x8, "Q4_0x8", 32, 18},
 }};
 
 inline constexpr const DTypeInfo& dtype_info(DType dtype) {

@@ -102,6 +102,23 @@ void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t cou
       dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src.data) + offset / kQuantBlock, count, dst);
       return;
     }
+    case DType::kQ4_0x8: {
+      // Element e of row r sits in group r / 8, block e / 32, slot r % 8.
+      const std::int64_t width = src.dim(src.rank - 1);
+      const std::int64_t nb = width / kQuantBlock;
+      const auto* groups = static_cast<const BlockQ4_0x8*>(src.data);
+      for (std::int64_t done = 0; done < count; done += kQuantBlock) {
+        const std::int64_t element = offset + done;
+        const std::int64_t row = element / width;
+        const std::int64_t b = (element % width) / kQuantBlock;
+        const BlockQ4_0x8& packed = groups[(row / 8) * nb + b];
+        BlockQ4_0 block;
+        block.d = packed.d[row % 8];
+        std::memcpy(block.qs, packed.qs[row % 8], sizeof(block.qs));
+        dequantize_row_q4_0(&block, kQuantBlock, dst + done);
+      }
+      return;
+    }
   }
 }
 

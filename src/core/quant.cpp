@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace glimpse {
@@ -62,6 +63,19 @@ void dequantize_row_q4_0(const BlockQ4_0* blocks, std::int64_t n, float* out) {
     for (std::int64_t j = 0; j < kQuantBlock / 2; ++j) {
       out[b * kQuantBlock + j] = d * static_cast<float>((blocks[b].qs[j] & 0x0f) - 8);
       out[b * kQuantBlock + j + 16] = d * static_cast<float>((blocks[b].qs[j] >> 4) - 8);
+    }
+  }
+}
+
+void repack_q4_0x8(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x8* out) {
+  for (std::int64_t group = 0; group < rows / 8; ++group) {
+    for (std::int64_t b = 0; b < nb; ++b) {
+      BlockQ4_0x8& packed = out[group * nb + b];
+      for (int r = 0; r < 8; ++r) {
+        const BlockQ4_0& block = in[(group * 8 + r) * nb + b];
+        packed.d[r] = block.d;
+        std::memcpy(packed.qs[r], block.qs, sizeof(block.qs));
+      }
     }
   }
 }

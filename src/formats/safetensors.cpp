@@ -162,7 +162,10 @@ Status apply_quantized_metadata(SafetensorsHeader& header, const std::string& so
     }
     std::optional<DType> dtype;
     for (const DTypeInfo& info : kDTypeTable) {
-      if (info.block > 1 && info.name == dtype_it->get<std::string>()) dtype = info.dtype;
+      // Only the block types of files; Q4_0x8 is an in-memory layout.
+      if ((info.dtype == DType::kQ8_0 || info.dtype == DType::kQ4_0) && info.name == dtype_it->get<std::string>()) {
+        dtype = info.dtype;
+      }
     }
     if (!dtype) {
       return format_error(source, what + " has block type '" + dtype_it->dump().substr(0, 40) +

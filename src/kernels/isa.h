@@ -44,6 +44,11 @@ struct IsaKernels {
                       std::int64_t m, float* y, std::int64_t ldy);
   void (*matmul_q4_0)(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy);
+  // Q4_0 weights repacked 8 rows at a time (BlockQ4_0x8; rows a multiple of 8). Null in tables
+  // that do not gain from the layout; load-time repacking happens only when the table in use has
+  // it, and linear() falls back to the portable one otherwise.
+  void (*matmul_q4_0x8)(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy);
 
   // One activation row of n floats (n a multiple of 32) into q[n], d[n/32], sum[n/32].
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum);

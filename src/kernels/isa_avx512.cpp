@@ -382,6 +382,83 @@ void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
   for (; i < m; ++i) quant_decode_512<kQ4>(w, rows, n, x, i, y + i * ldy);
 }
 
+// ---- Q4_0 with 8 rows interleaved ----------------------------------------------------------
+
+// MR activation rows by G groups of 8 weight rows, one block per step. A 512-bit load holds the
+// nibbles of 4 rows (16 bytes each), so each 128-bit lane is one row: the activations are
+// broadcast to all four lanes, and each row's sum ends up in its lane's four int32s. The 8 scales
+// of a group convert in one instruction.
+template <int MR, int G>
+void q4x8_tile_512(const BlockQ4_0x8* w, std::int64_t nb, const QuantizedRows& x, std::int64_t x_row, float* y,
+                   std::int64_t ldy) {
+  const std::int64_t n = nb * kQuantBlock;
+  const __m512i low_mask = _mm512_set1_epi8(0x0f);
+  const __m512i eights = _mm512_set1_epi8(8);
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i first_half = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i second_half = _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+  __m512 acc[MR][G][2];
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < G; ++g) acc[i][g][0] = acc[i][g][1] = _mm512_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    __m512i lo[G][2], hi[G][2];
+    __m256 wd[G];
+    for (int g = 0; g < G; ++g) {
+      const BlockQ4_0x8& block = w[g * nb + b];
+      for (int h = 0; h < 2; ++h) {
+        const __m512i raw = _mm512_loadu_si512(block.qs[4 * h]);
+        lo[g][h] = _mm512_and_si512(raw, low_mask);
+        hi[g][h] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_mask);
+      }
+      wd[g] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.d)));
+    }
+    for (int i = 0; i < MR; ++i) {
+      const std::int8_t* xq = x.q + (x_row + i) * n + b * kQuantBlock;
+      const __m512i x_lo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+      const __m512i x_hi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+      // 8 * (the activations under each lane), taken off for the nibbles' offset of 8.
+      const __m512i offset =
+          _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eights, x_lo), eights, x_hi));
+      const __m256 xd = _mm256_set1_ps(x.d[(x_row + i) * nb + b]);
+      for (int g = 0; g < G; ++g) {
+        const __m512 scales = _mm512_castps256_ps512(_mm256_mul_ps(wd[g], xd));
+        for (int h = 0; h < 2; ++h) {
+          const __m512i sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(offset, lo[g][h], x_lo), hi[g][h], x_hi);
+          const __m512 spread = _mm512_permutexvar_ps(h == 0 ? first_half : second_half, scales);
+          acc[i][g][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), spread, acc[i][g][h]);
+        }
+      }
+    }
+  }
+  // Each 128-bit lane holds one row's four partial sums.
+  const __m512i lane_starts = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int i = 0; i < MR; ++i) {
+    for (int g = 0; g < G; ++g) {
+      for (int h = 0; h < 2; ++h) {
+        __m512 v = acc[i][g][h];
+        v = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+        v = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+        const __m128 rows4 = _mm512_castps512_ps128(_mm512_permutexvar_ps(lane_starts, v));
+        _mm_storeu_ps(y + i * ldy + g * 8 + h * 4, rows4);
+      }
+    }
+  }
+}
+
+void matmul_q4_0x8_512(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                       std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  const std::int64_t groups = rows / 8;
+  std::int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    for (std::int64_t g = 0; g < groups; ++g) q4x8_tile_512<4, 1>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
+  }
+  for (; i < m; ++i) {
+    // One group at a time: a single sequential stream per thread.
+    for (std::int64_t g = 0; g < groups; ++g) q4x8_tile_512<1, 1>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
+  }
+}
+
 void matmul_q8_0_512(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                      std::int64_t m, float* y, std::int64_t ldy) {
   quant_matmul_512<false>(w, rows, n, x, m, y, ldy);
@@ -392,8 +469,8 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 }
 
 constexpr IsaKernels kAvx512 = {
-    Isa::kAvx512,    "avx512",        matmul_f32_512,   matmul_f16_512, matmul_bf16_512,
-    matmul_q8_0_512, matmul_q4_0_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
+    Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
+    matmul_q4_0_512, matmul_q4_0x8_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
 };
 
 }  // namespace

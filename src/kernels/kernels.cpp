@@ -137,6 +137,12 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
         case DType::kQ4_0:
           isa.matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w), rows, in, acts, n_rows, y_block, out);
           break;
+        case DType::kQ4_0x8: {
+          // Weights repacked for one table stay readable when another is forced later.
+          const auto matmul = isa.matmul_q4_0x8 != nullptr ? isa.matmul_q4_0x8 : portable_kernels()->matmul_q4_0x8;
+          matmul(reinterpret_cast<const BlockQ4_0x8*>(w), rows, in, acts, n_rows, y_block, out);
+          break;
+        }
       }
     }
   });
@@ -147,6 +153,17 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
       for (std::int64_t r = 0; r < out; ++r) y[i * out + r] += bias_f32[static_cast<std::size_t>(r)];
     }
   }
+}
+
+bool prefers_q4_0x8() { return active_kernels().matmul_q4_0x8 != nullptr && active_kernels().isa != Isa::kPortable; }
+
+void repack_q4_0x8(ThreadPool& pool, const TensorView& weight, void* out) {
+  const std::int64_t nb = weight.dim(1) / kQuantBlock;
+  const auto* in = static_cast<const BlockQ4_0*>(weight.data);
+  auto* packed = static_cast<BlockQ4_0x8*>(out);
+  pool.parallel_for(weight.dim(0) / 8, 16, [&](std::int64_t begin, std::int64_t end) {
+    glimpse::repack_q4_0x8(in + begin * 8 * nb, (end - begin) * 8, nb, packed + begin * nb);
+  });
 }
 
 void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out) {

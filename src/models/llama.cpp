@@ -1,5 +1,6 @@
 #include "models/llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <new>
 #include <string>
@@ -77,7 +78,7 @@ Result<LlamaModel> LlamaModel::load(const WeightLoader& weights, const LlamaConf
   return model;
 }
 
-Status LlamaModel::quantize(ThreadPool& pool, DType type, LoadReport& report) {
+std::vector<TensorView*> LlamaModel::linear_weights() {
   std::vector<TensorView*> targets;
   for (LlamaLayerWeights& layer : layers_) {
     for (TensorView* view : {&layer.q_weight, &layer.k_weight, &layer.v_weight, &layer.o_weight,
@@ -86,8 +87,38 @@ Status LlamaModel::quantize(ThreadPool& pool, DType type, LoadReport& report) {
     }
   }
   // A tied lm_head shares its view with the embedding table, which stays as stored for the
-  // row lookups; the quantized copy is the lm_head's alone.
+  // row lookups; a quantized or repacked copy is the lm_head's alone.
   targets.push_back(&lm_head_);
+  return targets;
+}
+
+Status LlamaModel::repack_q4_0(ThreadPool& pool, LoadReport& report) {
+  for (TensorView* view : linear_weights()) {
+    if (view->dtype != DType::kQ4_0 || view->rank != 2 || view->dim(0) % 8 != 0) continue;
+    const std::size_t bytes = view->nbytes();
+    std::unique_ptr<std::uint8_t[]> buffer(new (std::nothrow) std::uint8_t[bytes]);
+    if (!buffer) {
+      return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) +
+                                                    " MiB to repack a Q4_0 weight; free memory");
+    }
+    kernels::repack_q4_0x8(pool, *view, buffer.get());
+    const auto owned = std::find_if(owned_.begin(), owned_.end(),
+                                    [&](const std::unique_ptr<std::uint8_t[]>& p) { return p.get() == view->data; });
+    if (owned != owned_.end()) {
+      owned->reset();
+    } else {
+      MappedFile::drop_pages(view->data, bytes);
+    }
+    view->dtype = DType::kQ4_0x8;
+    view->data = buffer.get();
+    owned_.push_back(std::move(buffer));
+    ++report.n_repacked;
+  }
+  return {};
+}
+
+Status LlamaModel::quantize(ThreadPool& pool, DType type, LoadReport& report) {
+  const std::vector<TensorView*> targets = linear_weights();
   for (TensorView* view : targets) {
     if (dtype_is_quantized(view->dtype)) {
       return make_error(ErrorCode::kInvalidArgument,

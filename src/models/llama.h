@@ -36,11 +36,18 @@ class LlamaModel {
   // `report`. Fails when a weight is already a block type.
   Status quantize(ThreadPool& pool, DType type, LoadReport& report);
 
+  // Moves every Q4_0 linear weight whose row count is a multiple of 8 into an owned copy in the
+  // Q4_0x8 layout, freeing or dropping the old bytes. Counts them in report.n_repacked.
+  Status repack_q4_0(ThreadPool& pool, LoadReport& report);
+
   // See LlavaModel::forward. Arguments are validated by the caller.
   std::vector<float> forward(ThreadPool& pool, std::span<const float> embeddings,
                              std::int64_t start_pos, KvCache& cache, LogitsMode mode) const;
 
  private:
+  // The linear weights that quantization converts: attention and MLP of every layer, lm_head.
+  std::vector<TensorView*> linear_weights();
+
   void run_layer(ThreadPool& pool, std::int64_t index, std::vector<float>& hidden,
                  std::int64_t n_tokens, std::int64_t start_pos, KvCache& cache,
                  const std::vector<float>& cos_table, const std::vector<float>& sin_table) const;
