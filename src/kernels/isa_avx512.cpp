@@ -75,39 +75,61 @@ inline void transpose_16x16(const float* in, std::int64_t in_stride, float* out,
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(out + i * out_stride, r[i]);
 }
 
-// Weight rows [0, rows) with rows <= 16, as a panel p[k * 16 + r] (rows past `rows` are zero).
+// Weight rows per packed panel: four vectors of 16, so each broadcast activation feeds 4 FMAs.
+constexpr std::int64_t kPanelWidth = 64;
+
+// Weight rows [0, rows) with rows <= kPanelWidth, as a panel p[k * kPanelWidth + r]; rows past
+// `rows` are zero.
 void pack_panel(const float* w, std::int64_t rows, std::int64_t n, float* panel) {
   alignas(64) float tile[16 * 16];
-  for (std::int64_t k = 0; k < n; k += 16) {
-    const std::int64_t width = n - k < 16 ? n - k : 16;
-    if (rows == 16 && width == 16) {
-      transpose_16x16(w + k, n, panel + k * 16, 16);
-      continue;
+  for (std::int64_t group = 0; group < kPanelWidth / 16; ++group) {
+    const std::int64_t first = group * 16;
+    const std::int64_t group_rows = rows - first >= 16 ? 16 : rows - first > 0 ? rows - first : 0;
+    for (std::int64_t k = 0; k < n; k += 16) {
+      const std::int64_t width = n - k < 16 ? n - k : 16;
+      float* out = panel + k * kPanelWidth + first;
+      if (group_rows == 16 && width == 16) {
+        transpose_16x16(w + first * n + k, n, out, kPanelWidth);
+        continue;
+      }
+      for (std::int64_t r = 0; r < 16; ++r) {
+        for (std::int64_t c = 0; c < 16; ++c) {
+          tile[r * 16 + c] = r < group_rows && c < width ? w[(first + r) * n + k + c] : 0.0f;
+        }
+      }
+      transpose_16x16(tile, 16, tile, 16);
+      for (std::int64_t c = 0; c < width; ++c) _mm512_storeu_ps(out + c * kPanelWidth, _mm512_load_ps(tile + c * 16));
     }
-    for (std::int64_t r = 0; r < 16; ++r) {
-      for (std::int64_t c = 0; c < 16; ++c) tile[r * 16 + c] = r < rows && c < width ? w[r * n + k + c] : 0.0f;
-    }
-    transpose_16x16(tile, 16, tile, 16);
-    for (std::int64_t c = 0; c < width; ++c) _mm512_storeu_ps(panel + (k + c) * 16, _mm512_load_ps(tile + c * 16));
   }
 }
 
-// MR x rows times a packed panel of 16 weight rows: each k broadcasts MR activations against
-// one vector of 16 weights, so the loop is MR FMAs per weight load.
+// MR x rows times a packed panel: each k loads 4 weight vectors and broadcasts MR activations,
+// 4 * MR FMAs for MR + 4 loads.
 template <int MR>
 void panel_kernel(const float* x, std::int64_t n, const float* panel, std::int64_t rows, float* y, std::int64_t ldy) {
-  __m512 acc[MR];
-  for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
+  constexpr int kVectors = kPanelWidth / 16;
+  __m512 acc[MR][kVectors];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_setzero_ps();
   for (std::int64_t k = 0; k < n; ++k) {
-    const __m512 wv = _mm512_loadu_ps(panel + k * 16);
-    for (int i = 0; i < MR; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(x[i * n + k]), wv, acc[i]);
+    __m512 wv[kVectors];
+    for (int v = 0; v < kVectors; ++v) wv[v] = _mm512_load_ps(panel + k * kPanelWidth + 16 * v);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_set1_ps(x[i * n + k]);
+      for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
+    }
   }
-  const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
-  for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy, mask, acc[i]);
+  for (int v = 0; v < kVectors; ++v) {
+    const std::int64_t left = rows - 16 * v;
+    if (left <= 0) break;
+    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
+    for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy + 16 * v, mask, acc[i][v]);
+  }
 }
 
-// Prefill-shaped products: 16 weight rows at a time are packed k-major once and multiplied by
-// 12 x rows per kernel call. Fewer x rows take the 4 x 4 dot-product tiles or the 256-bit loops.
+// Prefill-shaped products: kPanelWidth weight rows at a time are packed k-major once and
+// multiplied by 6 x rows per kernel call. Fewer x rows take the 4 x 4 dot-product tiles or the
+// 256-bit loops.
 constexpr std::int64_t kPanelMinRows = 12;
 
 void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const float* x, std::int64_t m,
@@ -119,18 +141,17 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
       ~PanelBuffer() { _mm_free(data); }
     };
     thread_local PanelBuffer buffer;
-    if (buffer.size < n * 16) {
+    if (buffer.size < n * kPanelWidth) {
       _mm_free(buffer.data);
-      buffer.data = static_cast<float*>(_mm_malloc(static_cast<std::size_t>(n * 16) * sizeof(float), 64));
-      buffer.size = n * 16;
+      buffer.data = static_cast<float*>(_mm_malloc(static_cast<std::size_t>(n * kPanelWidth) * sizeof(float), 64));
+      buffer.size = n * kPanelWidth;
     }
     float* panel = buffer.data;
-    for (std::int64_t r = 0; r < rows; r += 16) {
-      const std::int64_t panel_rows = rows - r < 16 ? rows - r : 16;
+    for (std::int64_t r = 0; r < rows; r += kPanelWidth) {
+      const std::int64_t panel_rows = rows - r < kPanelWidth ? rows - r : kPanelWidth;
       pack_panel(w + r * n, panel_rows, n, panel);
       std::int64_t i = 0;
-      for (; i + 12 <= m; i += 12) panel_kernel<12>(x + i * n, n, panel, panel_rows, y + i * ldy + r, ldy);
-      for (; i + 4 <= m; i += 4) panel_kernel<4>(x + i * n, n, panel, panel_rows, y + i * ldy + r, ldy);
+      for (; i + 6 <= m; i += 6) panel_kernel<6>(x + i * n, n, panel, panel_rows, y + i * ldy + r, ldy);
       for (; i < m; ++i) panel_kernel<1>(x + i * n, n, panel, panel_rows, y + i * ldy + r, ldy);
     }
     return;

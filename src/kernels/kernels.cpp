@@ -5,6 +5,7 @@
 #include "glimpse/kernels.h"
 #include "glimpse/quant.h"
 #include "kernels/isa.h"
+#include "kernels/simd_math.h"
 
 #include <algorithm>
 #include <cassert>
@@ -19,9 +20,11 @@
 namespace glimpse::kernels {
 namespace {
 
-// Weight rows per job of linear(): 16 rows of a 4096-wide f32 block (256 KiB) fit a typical
-// L2 cache when f16/bf16 rows are widened for a prefill.
+// Weight rows per job of linear(): 16 for decode-shaped calls and quantized weights; 64 for
+// prefill-shaped calls with float weights, which the AVX-512 table packs into 64-wide panels
+// (a 4096-wide block of 64 widened rows is 1 MiB).
 constexpr std::int64_t kWeightRowBlock = 16;
+constexpr std::int64_t kFloatPrefillRowBlock = 64;
 // Input rows from which f16/bf16 weight rows are widened to float once per block instead of
 // being converted inside every dot product.
 constexpr std::int64_t kWidenMinRows = 4;
@@ -102,12 +105,14 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
   // With several input rows, f16 and bf16 rows are widened once per block so that the float
   // tiles reuse them from cache.
   const bool widen = n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16);
-  const std::int64_t n_blocks = (out + kWeightRowBlock - 1) / kWeightRowBlock;
+  const bool float_prefill = n_rows >= kWidenMinRows && !dtype_is_quantized(weight.dtype);
+  const std::int64_t row_block = float_prefill ? kFloatPrefillRowBlock : kWeightRowBlock;
+  const std::int64_t n_blocks = (out + row_block - 1) / row_block;
   pool.parallel_for(n_blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
     thread_local std::vector<float> widened;
     for (std::int64_t block = block_begin; block < block_end; ++block) {
-      const std::int64_t r0 = block * kWeightRowBlock;
-      const std::int64_t rows = std::min(out, r0 + kWeightRowBlock) - r0;
+      const std::int64_t r0 = block * row_block;
+      const std::int64_t rows = std::min(out, r0 + row_block) - r0;
       const std::uint8_t* w = weight_bytes + static_cast<std::size_t>(r0) * row_bytes;
       float* y_block = y + r0;
       if (widen) {
@@ -269,15 +274,28 @@ void gelu_tanh(ThreadPool& pool, float* x, std::int64_t n) {
   });
 }
 
+// x * sigmoid(k * x) = x / (1 + exp(-k x)); exp8 saturates, so the quotient tends to 0 or x.
+static void scaled_silu(float* x, std::int64_t begin, std::int64_t end, float k) {
+  std::int64_t i = begin;
+#ifdef GLIMPSE_KERNELS_AVX2
+  const __m256 minus_k = _mm256_set1_ps(-k);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= end; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_mul_ps(minus_k, v)))));
+  }
+#endif
+  for (; i < end; ++i) x[i] = x[i] / (1.0f + std::exp(-k * x[i]));
+}
+
 void quick_gelu(ThreadPool& pool, float* x, std::int64_t n) {
-  for_elements(pool, n, [x](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) x[i] = x[i] / (1.0f + std::exp(-1.702f * x[i]));
-  });
+  for_elements(pool, n, [x](std::int64_t begin, std::int64_t end) { scaled_silu(x, begin, end, 1.702f); });
 }
 
 void silu_mul(ThreadPool& pool, float* gate, const float* up, std::int64_t n) {
   for_elements(pool, n, [gate, up](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    scaled_silu(gate, begin, end, 1.0f);
+    for (std::int64_t i = begin; i < end; ++i) gate[i] *= up[i];
   });
 }
 
