@@ -472,7 +472,9 @@ void matmul_q4_0x8_512(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, 
   const std::int64_t groups = rows / 8;
   std::int64_t i = 0;
   for (; i + 4 <= m; i += 4) {
-    for (std::int64_t g = 0; g < groups; ++g) q4x8_tile_512<4, 1>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
+    std::int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) q4x8_tile_512<4, 2>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
+    for (; g < groups; ++g) q4x8_tile_512<4, 1>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
   }
   for (; i < m; ++i) {
     // One group at a time: a single sequential stream per thread.
