@@ -10,7 +10,7 @@ from the same F16 weights with `pure` set.
 The llama.cpp side needs two programs built outside this repository, whose paths are given:
   --peer-bench   prints "<model> pp<N> rep i/n: <s> s, <x> t/s" and "... tg<N> ..." lines
                  (a llama-bench-like driver over libllama)
-  --peer-image   prints "encode rep i/n: <s> s" lines (an mtmd_encode_chunk timer)
+  --peer-image   prints "rep i/n: preprocess <s> s, encode <s> s" lines (an mtmd_encode_chunk timer)
 
 Prefill: a prompt of P positions (glimpse: 576 image + P - 576 text positions through the language
 model; llama.cpp: pp P). Decode: glimpse's mean step time at context position --decode-position,
@@ -56,7 +56,7 @@ def peer_text(args, gguf):
 def peer_image(args):
     out = run([args.peer_image, "-m", args.gguf_text["f16"], "--mmproj", args.mmproj, "--image", args.image,
                "-r", "1", "-t", str(args.threads)])
-    times = [float(x) for x in re.findall(r"encode rep \d+/\d+: ([\d.]+) s", out)]
+    times = [float(x) for x in re.findall(r"rep \d+/\d+: preprocess [\d.]+ s, encode ([\d.]+) s", out)]
     if not times:
         sys.exit(f"no encode lines in the peer output:\n{out}")
     return times[0]

@@ -33,6 +33,10 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
     glimpse::kernels::quantize_weight(pool(), source, dtype, bytes.data());
     return bytes;
   }
+  if (dtype == glimpse::DType::kF32) {
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return bytes;
+  }
   for (std::size_t i = 0; i < values.size(); ++i) {
     const std::uint16_t bits = dtype == glimpse::DType::kF16 ? glimpse::f32_to_f16(values[i]) : glimpse::f32_to_bf16(values[i]);
     std::memcpy(bytes.data() + 2 * i, &bits, 2);
@@ -40,8 +44,8 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
   return bytes;
 }
 
-// Arguments: rows of x, output features, input features, dtype (glimpse::DType: 1 f16, 2 bf16,
-// 3 q8_0, 4 q4_0), kernel table (-1 the automatic choice, else kernels::Isa).
+// Arguments: rows of x, output features, input features, dtype (glimpse::DType: 0 f32, 1 f16,
+// 2 bf16, 3 q8_0, 4 q4_0), kernel table (-1 the automatic choice, else kernels::Isa).
 void BM_Linear(benchmark::State& state) {
   const std::int64_t n_rows = state.range(0), out = state.range(1), in = state.range(2);
   const auto dtype = static_cast<glimpse::DType>(state.range(3));
@@ -71,6 +75,8 @@ BENCHMARK(BM_Linear)
     // TinyLlama-1.1B's decode shapes: attention (2048 and 256 rows), MLP, and down projection.
     ->ArgsProduct({{1}, {2048, 256, 5632}, {2048}, {1, 3, 4}, {-1}})
     ->ArgsProduct({{1}, {2048}, {5632}, {1, 3, 4}, {-1}})
+    // A prefill of the LLaVA prompt (600 positions) at the 7B attention shape.
+    ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4}, {-1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

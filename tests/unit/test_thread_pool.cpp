@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "glimpse/thread_pool.h"
@@ -38,6 +40,36 @@ TEST(ThreadPool, ManyCallsInARow) {
     pool.parallel_for(64, 1, [&](std::int64_t begin, std::int64_t end) { total += end - begin; });
   }
   EXPECT_EQ(total.load(), 2000 * 64);
+}
+
+// Workers that have gone to sleep after their spin period wake up for the next job, and a pool
+// is destroyed cleanly both while its workers spin and while they sleep.
+TEST(ThreadPool, WakesSleepingWorkers) {
+  for (int sleep_ms : {0, 20}) {
+    ThreadPool pool(3);
+    std::atomic<std::int64_t> total{0};
+    for (int call = 0; call < 3; ++call) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+      pool.parallel_for(1000, 1, [&](std::int64_t begin, std::int64_t end) { total += end - begin; });
+    }
+    EXPECT_EQ(total.load(), 3000) << "pause " << sleep_ms << " ms";
+  }
+}
+
+// Calls from several threads at once are serialised, and each sees only its own job.
+TEST(ThreadPool, SerialisesConcurrentCallers) {
+  ThreadPool pool(2);
+  std::atomic<std::int64_t> totals[3] = {0, 0, 0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 3; ++c) {
+    callers.emplace_back([&, c] {
+      for (int call = 0; call < 300; ++call) {
+        pool.parallel_for(50 + c, 1, [&](std::int64_t begin, std::int64_t end) { totals[c] += end - begin; });
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(totals[c].load(), 300 * (50 + c)) << "caller " << c;
 }
 
 }  // namespace
