@@ -317,8 +317,8 @@ Result<TensorView> SafetensorsFile::view(const SafetensorsEntry& entry) const {
   view.rank = static_cast<int>(entry.shape.size());
   for (std::size_t axis = 0; axis < entry.shape.size(); ++axis) view.shape[axis] = entry.shape[axis];
   view.data = file_->data() + header_.data_offset + entry.begin;
-  // Block types are read with unaligned loads; plain types need their element alignment.
-  const std::size_t alignment = dtype_is_quantized(view.dtype) ? 1 : dtype_info(view.dtype).block_bytes;
+  // Plain types need their element alignment; block types that of their f16 scale.
+  const std::size_t alignment = dtype_is_quantized(view.dtype) ? sizeof(std::uint16_t) : dtype_info(view.dtype).block_bytes;
   if (reinterpret_cast<std::uintptr_t>(view.data) % alignment != 0) {
     return make_error(ErrorCode::kInvalidFormat,
                       where + " starts at a byte offset that is not a multiple of its " +
