@@ -2,10 +2,10 @@
 // once at run time from what the CPU reports (or from GLIMPSE_ISA). kernels.cpp does the
 // threading and blocking; the tables only see contiguous rows.
 //
-// Intrinsics rather than Highway: the quantized dot products depend on a few x86 instructions
-// (vpmaddubsw, vpdpbusd) and on the exact byte order of llama.cpp's blocks, and the matmul tiles
-// are register-allocation work that reads more plainly as intrinsics than through an
-// abstraction. Each table is compiled in its own file with its own target flags; the portable
+// Intrinsics rather than Highway, because the quantized dot products depend on a few x86
+// instructions (vpmaddubsw, vpdpbusd) and on the exact byte order of llama.cpp's blocks. The
+// matmul tiles are register-allocation work that reads more plainly as intrinsics than through
+// an abstraction. Each table is compiled in its own file with its own target flags; the portable
 // table is the scalar reference that the tests compare the others with.
 #pragma once
 
@@ -44,9 +44,9 @@ struct IsaKernels {
                       std::int64_t m, float* y, std::int64_t ldy);
   void (*matmul_q4_0)(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy);
-  // Q4_0 weights repacked 8 rows at a time (BlockQ4_0x8; rows a multiple of 8). Null in tables
-  // that do not gain from the layout; load-time repacking happens only when the table in use has
-  // it, and linear() falls back to the portable one otherwise.
+  // Q4_0 weights repacked 8 rows at a time (BlockQ4_0x8; rows a multiple of 8). It is null in
+  // tables that do not gain from the layout. Loading repacks only when the table in use has it,
+  // and linear() falls back to the portable one when another table was forced later.
   void (*matmul_q4_0x8)(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                         std::int64_t m, float* y, std::int64_t ldy);
 
@@ -68,7 +68,7 @@ const IsaKernels* avx512_kernels();
 bool isa_supported(Isa isa);
 
 // The table in use: the best supported one, unless the GLIMPSE_ISA environment variable
-// (portable, avx2 or avx512) asks for another; chosen on first use.
+// (portable, avx2 or avx512) names another. It is chosen on first use.
 const IsaKernels& active_kernels();
 
 // Makes `isa` the table in use and returns true, or returns false when it is not supported.

@@ -1,9 +1,8 @@
-// The AVX-512 table (F, BW, VL, DQ, VNNI), all 512-bit: float tiles of 4 x rows by 4 weight rows
-// for prefill, one x row by 4 weight rows for decode (f16 and bf16 widened in registers), and
-// quantized tiles that take two blocks per vector, so one vpdpbusd does 64 multiply-adds and a
-// pair of blocks is scaled with one multiply and one FMA. The 256-bit loops of isa_x86.inc
-// remain for the float tiles of fewer than 4 x rows. CMake compiles this file alone with these
-// target flags.
+// The AVX-512 table (F, BW, VL, DQ, VNNI). Prefill-shaped calls multiply float weights as packed
+// 64-wide panels and quantized weights in tiles of 4 activation rows, with two Q8_0 blocks per
+// vpdpbusd or Q4_0 rows interleaved 8 at a time. Decode-shaped calls read one weight row (or one
+// group of 8 interleaved Q4_0 rows) after another, so each thread streams memory sequentially.
+// CMake compiles this file alone with these target flags.
 #include <immintrin.h>
 
 #include "kernels/isa.h"
@@ -84,7 +83,9 @@ void pack_panel(const float* w, std::int64_t rows, std::int64_t n, float* panel)
   alignas(64) float tile[16 * 16];
   for (std::int64_t group = 0; group < kPanelWidth / 16; ++group) {
     const std::int64_t first = group * 16;
-    const std::int64_t group_rows = rows - first >= 16 ? 16 : rows - first > 0 ? rows - first : 0;
+    std::int64_t group_rows = rows - first;
+    if (group_rows > 16) group_rows = 16;
+    if (group_rows < 0) group_rows = 0;
     for (std::int64_t k = 0; k < n; k += 16) {
       const std::int64_t width = n - k < 16 ? n - k : 16;
       float* out = panel + k * kPanelWidth + first;
@@ -316,9 +317,9 @@ void quant_tile_512(const Block* w, std::int64_t nb, const QuantizedRows& x, std
     for (int j = 0; j < NR; ++j) y[i * ldy + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-// What a decode row needs of the activation row, prepared once per call for each pair of
-// blocks: the activations, their spread scales, and for Q4_0 the offset 8 * (lane sums of x) or
-// for Q8_0 |x| and the sign mask.
+// Per-call scratch of the decode loop, for each pair of activation blocks: the activations,
+// their spread scales, and for Q4_0 the offset 8 * (lane sums of x) or for Q8_0 |x| and the
+// sign mask.
 struct DecodeActs {
   __m512i* values = nullptr;
   __m512i* magnitude_or_offset = nullptr;
@@ -405,8 +406,8 @@ void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
 
 // ---- Q4_0 with 8 rows interleaved ----------------------------------------------------------
 
-// MR activation rows by G groups of 8 weight rows, one block per step. A 512-bit load holds the
-// nibbles of 4 rows (16 bytes each), so each 128-bit lane is one row: the activations are
+// MR activation rows by G groups of 8 weight rows, one block per step. A 512-bit load contains
+// the nibbles of 4 rows (16 bytes each), so each 128-bit lane is one row: the activations are
 // broadcast to all four lanes, and each row's sum ends up in its lane's four int32s. The 8 scales
 // of a group convert in one instruction.
 template <int MR, int G>
@@ -451,7 +452,7 @@ void q4x8_tile_512(const BlockQ4_0x8* w, std::int64_t nb, const QuantizedRows& x
       }
     }
   }
-  // Each 128-bit lane holds one row's four partial sums.
+  // Each 128-bit lane contains one row's four partial sums.
   const __m512i lane_starts = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   for (int i = 0; i < MR; ++i) {
     for (int g = 0; g < G; ++g) {

@@ -1,6 +1,5 @@
-// linear() splits the work and calls the kernel table chosen at run time (kernels/isa.h); the
-// other kernels are portable code with an AVX2/FMA/F16C path chosen at compile time. Numerics:
-// dot products accumulate in float32 over 8 (scalar) or 32 (AVX2) partial sums; norms
+// linear() splits the work and calls the kernel table chosen at run time (kernels/isa.h). The
+// other kernels here are portable code with an AVX2/FMA/F16C path chosen at compile time; norms
 // accumulate in double.
 #include "glimpse/kernels.h"
 #include "glimpse/quant.h"
@@ -28,37 +27,6 @@ constexpr std::int64_t kFloatPrefillRowBlock = 64;
 // Input rows from which f16/bf16 weight rows are widened to float once per block instead of
 // being converted inside every dot product.
 constexpr std::int64_t kWidenMinRows = 4;
-
-float dot(const float* a, const float* b, std::int64_t n) {
-  std::int64_t i = 0;
-#ifdef GLIMPSE_KERNELS_AVX2
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  }
-  const __m256 sum8 = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
-  const __m128 sum4 = _mm_add_ps(_mm256_castps256_ps128(sum8), _mm256_extractf128_ps(sum8, 1));
-  const __m128 sum2 = _mm_add_ps(sum4, _mm_movehl_ps(sum4, sum4));
-  float total = _mm_cvtss_f32(_mm_add_ss(sum2, _mm_shuffle_ps(sum2, sum2, 1)));
-#else
-  float partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) partial[j] += a[i + j] * b[i + j];
-  }
-  float total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
-                ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-#endif
-  for (; i < n; ++i) total += a[i] * b[i];
-  return total;
-}
-
 
 std::vector<float> to_f32_vector(const TensorView& tensor) {
   std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
