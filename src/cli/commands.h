@@ -32,6 +32,7 @@ std::optional<DType> quantize_type(const GlobalOptions& global);
 // Prints the kernel table and, when weights were quantized at load time, what that did, as one
 // line on stderr.
 void print_load_report(const LoadReport& report);
+
 // The values of --kv-cache (ask, bench), and the cache element type that each selects.
 inline const std::vector<std::string> kKvCacheChoices = {"f32", "f16"};
 inline DType kv_cache_dtype(const std::string& choice) { return choice == "f16" ? DType::kF16 : DType::kF32; }

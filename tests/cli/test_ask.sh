@@ -1,6 +1,7 @@
 #!/bin/sh
-# Black-box checks of `glimpse ask` as a user runs it: streamed text, --json, --dry-run, and the
-# exit codes for bad usage (2) and bad input (3).
+# Black-box checks of `glimpse ask` as a user runs it: streamed text, --json, --dry-run,
+# quantized weights (with `glimpse quantize`), and the exit codes for bad usage (2) and bad
+# input (3).
 #   test_ask.sh GLIMPSE_BINARY TEST_DATA_DIR SAMPLES_DIR
 set -u
 glimpse=$1
@@ -67,6 +68,28 @@ err=$("$glimpse" ask -m "$model" -i "$image" -c 500 --dry-run "Hi" 2>&1 >/dev/nu
 code=$?
 check "dry run over the context exits 3" [ $code -eq 3 ]
 check "dry run over the context explains" sh -c "echo \"\$1\" | grep -q 'larger context length'" _ "$err"
+
+# Quantized weights: at load time, and written once by `glimpse quantize`, give the same answer.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+loaded=$("$glimpse" ask -m "$model" -i "$image" -n 8 --ignore-eos --quantize q4_0 "What is shown in this image?" 2>"$scratch/report")
+check "--quantize reports the quantization on stderr" grep -q "quantized 15 language-model weights to Q4_0" "$scratch/report"
+"$glimpse" quantize -m "$model" -o "$scratch/q4" --type q4_0 >"$scratch/quantize.out"
+check "quantize writes the weights" [ -f "$scratch/q4/model.safetensors" ]
+check "quantize copies the tokenizer" [ -f "$scratch/q4/tokenizer.json" ]
+written=$("$glimpse" ask -m "$scratch/q4" -i "$image" -n 8 --ignore-eos "What is shown in this image?")
+check "the quantized folder answers" [ -n "$written" ]
+check "the quantized folder answers as load-time quantization" [ "$written" = "$loaded" ]
+"$glimpse" quantize -m "$model" -o "$scratch/q4" --type q4_0 >/dev/null 2>&1
+check "quantize into a non-empty folder exits 3" [ $? -eq 3 ]
+"$glimpse" quantize -m "$model" -o "$scratch/q5" --type q5_1 >/dev/null 2>&1
+check "invalid --type exits 2" [ $? -eq 2 ]
+"$glimpse" ask -m "$model" -i "$image" --quantize q3 "x" >/dev/null 2>&1
+check "invalid --quantize exits 2" [ $? -eq 2 ]
+"$glimpse" ask -m "$scratch/q4" -i "$image" --quantize q8_0 -n 1 "x" >/dev/null 2>"$scratch/err"
+code=$?
+check "quantizing a quantized folder again exits 3" [ $code -eq 3 ]
+check "quantizing again explains" grep -q "already Q4_0" "$scratch/err"
 
 echo "$failures failures"
 [ "$failures" -eq 0 ]
