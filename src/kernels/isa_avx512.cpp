@@ -229,7 +229,8 @@ inline __m512 spread_pair(__m128 pair) {
 template <bool kQ4>
 inline __m512 act_scales(const float* d, bool single) {
   if (single) return spread_pair<kQ4>(_mm_load_ss(d));
-  return spread_pair<kQ4>(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d))));
+  // _mm_loadl_epi64 reads the 8 bytes without assuming the alignment of a double.
+  return spread_pair<kQ4>(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d))));
 }
 
 // The f16 scales of two weight blocks, converted together and spread as above.
