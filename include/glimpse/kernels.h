@@ -1,7 +1,7 @@
 // Numeric kernels that the models call. Activations are float32, row-major; weights are read in
 // their stored dtype (f32, f16, bf16, or the Q8_0 and Q4_0 block types) without a widened copy
-// of the whole tensor. The matmul inner loops come from a table chosen at run time for the CPU
-// (AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code); see src/kernels/isa.h.
+// of the whole tensor. The matmul inner loops come from a table chosen at run time for the CPU:
+// AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code (src/kernels/isa.h).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,7 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
             const TensorView* bias, float* y);
 
 // Quantizes every row of `weight` (last dimension a multiple of 32) into `type` (Q8_0 or Q4_0)
-// at `out`, which holds dtype_bytes(type, weight.numel()) bytes. The bytes are those of
+// at `out`, which has room for dtype_bytes(type, weight.numel()) bytes. The bytes are those of
 // llama.cpp's reference quantizer.
 void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out);
 

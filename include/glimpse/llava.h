@@ -34,7 +34,7 @@ struct LoadOptions {
   DType kv_cache_type = DType::kF32;
 };
 
-// What loading did beyond mapping the files.
+// Work that loading did beyond mapping the files.
 struct LoadReport {
   std::string kernels;              // the kernel table in use, e.g. "avx512"
   std::optional<DType> quantized;   // set when LoadOptions::quantize was

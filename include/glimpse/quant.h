@@ -1,7 +1,7 @@
 // llama.cpp's Q8_0 and Q4_0 block formats, byte for byte, and their plain scalar quantizers.
 //
 // Q8_0: 32 values share an f16 scale d; value j is d * qs[j] with qs in [-127, 127].
-// Q4_0: 32 values share an f16 scale d; byte j of qs holds value j in its low nibble and value
+// Q4_0: 32 values share an f16 scale d; byte j of qs stores value j in its low nibble and value
 // j + 16 in its high nibble, each decoding to d * (nibble - 8).
 // The quantizers follow ggml's reference functions (quantize_row_q8_0_ref, quantize_row_q4_0_ref),
 // so a tensor quantized here has the same bytes as the same tensor quantized by llama-quantize.

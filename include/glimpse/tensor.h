@@ -13,8 +13,8 @@ namespace glimpse {
 // Element types that weights can be stored in and that the kernels read directly. Q8_0 and Q4_0
 // are llama.cpp's block formats (include/glimpse/quant.h): 32 elements share one f16 scale, so
 // the last dimension of such a tensor is a multiple of 32. Q4_0x8 is an in-memory layout of Q4_0
-// with the blocks of 8 consecutive rows interleaved, made at load time for the AVX-512 kernels;
-// it is never read from or written to a file.
+// with the blocks of 8 consecutive rows interleaved, made at load time for the AVX-512 kernels.
+// It is never read from or written to a file.
 enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_0x8 };
 
 inline constexpr int kDTypeCount = 6;

@@ -97,7 +97,7 @@ void ThreadPool::parallel_for(std::int64_t n, std::int64_t min_chunk,
   next_chunk_.store(0, std::memory_order_relaxed);
   pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
-    // Under the mutex, so a worker that is about to sleep either sees the new generation in its
+    // Under the mutex, so a worker that is about to sleep either reads the new generation in its
     // wait predicate or is already waiting and gets the notification.
     std::lock_guard<std::mutex> lock(mutex_);
     generation_.fetch_add(1, std::memory_order_release);

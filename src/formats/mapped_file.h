@@ -26,7 +26,7 @@ class MappedFile {
   const std::string& path() const { return path_; }
 
   // Tells the kernel that the whole pages inside [data, data + size) of a mapping are not needed
-  // now (madvise MADV_DONTNEED), so they leave the resident set; a later read faults them in
+  // now (madvise MADV_DONTNEED), so they leave the resident set. A later read faults them in
   // from the file again. For weights that were converted into a copy at load time.
   static void drop_pages(const void* data, std::size_t size);
 

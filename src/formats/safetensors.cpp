@@ -138,7 +138,7 @@ Status check_no_overlap(std::vector<SafetensorsEntry>& entries, const std::strin
 
 // Applies the "glimpse.quantized" metadata field that `glimpse quantize` writes: a JSON object
 // mapping tensor names to {"dtype": "Q8_0" or "Q4_0", "shape": [...]}. Such a tensor is stored
-// as a U8 byte array, so other safetensors readers still open the file; here it becomes a view
+// as a U8 byte array, so other safetensors readers still open the file. Here it becomes a view
 // of its block type and logical shape.
 Status apply_quantized_metadata(SafetensorsHeader& header, const std::string& source) {
   const auto field = header.metadata.find(std::string(kQuantizedMetadataKey));

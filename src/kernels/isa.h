@@ -5,7 +5,7 @@
 // Intrinsics rather than Highway, because the quantized dot products depend on a few x86
 // instructions (vpmaddubsw, vpdpbusd) and on the exact byte order of llama.cpp's blocks. The
 // matmul tiles are register-allocation work that reads more plainly as intrinsics than through
-// an abstraction. Each table is compiled in its own file with its own target flags; the portable
+// an abstraction. Each table is compiled in its own file with its own target flags. The portable
 // table is the scalar reference that the tests compare the others with.
 #pragma once
 

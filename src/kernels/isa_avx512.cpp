@@ -216,8 +216,8 @@ void matmul_bf16_512(const std::uint16_t* w, std::int64_t rows, std::int64_t n, 
 // Two blocks share one 512-bit vector. Q8_0 keeps each block's 32 bytes together, so the int32
 // lanes of vpdpbusd belong to blocks [b x 8, b+1 x 8]. Q4_0 puts the low nibbles of both blocks
 // first and the high nibbles after ([lo b, lo b+1, hi b, hi b+1], 16 bytes each), which saves
-// two shuffles per weight row, so its lanes belong to [b x 4, b+1 x 4, b x 4, b+1 x 4] and the
-// activations are reordered the same way.
+// two shuffles per weight row. Its lanes therefore belong to [b x 4, b+1 x 4, b x 4, b+1 x 4],
+// and the activations are reordered the same way.
 template <bool kQ4>
 inline __m512 spread_pair(__m128 pair) {
   const __m512i index = kQ4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
@@ -241,8 +241,8 @@ inline __m512 weight_scales(const Block* block, bool single) {
   return spread_pair<kQ4>(_mm_cvtph_ps(bits));
 }
 
-// Blocks b and b + 1 of an activation row as one vector; with `single`, only block b (the rest is
-// zero, so its products vanish). For Q4_0 in the nibble order described above.
+// Loads blocks b and b + 1 of an activation row as one vector, in Q4_0's nibble order for Q4_0.
+// With `single`, only block b is loaded and the rest is zero, so its products vanish.
 template <bool kQ4>
 inline __m512i load_acts(const std::int8_t* q, bool single) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));

@@ -1,7 +1,7 @@
 // The portable table: plain scalar loops, compiled without target-specific flags beyond the
 // build's own. It is the fallback on CPUs without AVX2 and the reference the tests compare the
-// SIMD tables with. Float dot products accumulate in float over 8 interleaved partial sums;
-// quantized ones sum each block's products exactly in int32, then scale by d_w * d_x in float.
+// SIMD tables with. Float dot products accumulate in float over 8 interleaved partial sums.
+// Quantized ones sum each block's products exactly in int32, then scale by d_w * d_x in float.
 #include <cmath>
 
 #include "kernels/isa.h"
@@ -71,6 +71,13 @@ void matmul_q8_0(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const Qu
   }
 }
 
+// The int32 dot product of one Q4_0 block's nibbles with 32 activations, offset of 8 included.
+std::int32_t q4_block_dot(const std::uint8_t* qs, const std::int8_t* xb, std::int32_t xsum) {
+  std::int32_t isum = 0;
+  for (std::int64_t j = 0; j < kQuantBlock / 2; ++j) isum += (qs[j] & 0x0f) * xb[j] + (qs[j] >> 4) * xb[j + 16];
+  return isum - 8 * xsum;
+}
+
 void matmul_q4_0(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                  std::int64_t m, float* y, std::int64_t ldy) {
   const std::int64_t nb = n / kQuantBlock;
@@ -82,12 +89,7 @@ void matmul_q4_0(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const Qu
       const BlockQ4_0* row = w + r * nb;
       float total = 0.0f;
       for (std::int64_t b = 0; b < nb; ++b) {
-        const std::int8_t* xb = xq + b * kQuantBlock;
-        std::int32_t isum = 0;
-        for (std::int64_t j = 0; j < kQuantBlock / 2; ++j) {
-          isum += (row[b].qs[j] & 0x0f) * xb[j] + (row[b].qs[j] >> 4) * xb[j + 16];
-        }
-        isum -= 8 * xsum[b];
+        const std::int32_t isum = q4_block_dot(row[b].qs, xq + b * kQuantBlock, xsum[b]);
         total += f16_to_f32(row[b].d) * xd[b] * static_cast<float>(isum);
       }
       y[i * ldy + r] = total;
@@ -107,11 +109,7 @@ void matmul_q4_0x8(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, cons
       const int slot = static_cast<int>(r % 8);
       float total = 0.0f;
       for (std::int64_t b = 0; b < nb; ++b) {
-        const std::int8_t* xb = xq + b * kQuantBlock;
-        const std::uint8_t* qs = group[b].qs[slot];
-        std::int32_t isum = 0;
-        for (std::int64_t j = 0; j < kQuantBlock / 2; ++j) isum += (qs[j] & 0x0f) * xb[j] + (qs[j] >> 4) * xb[j + 16];
-        isum -= 8 * xsum[b];
+        const std::int32_t isum = q4_block_dot(group[b].qs[slot], xq + b * kQuantBlock, xsum[b]);
         total += f16_to_f32(group[b].d[slot]) * xd[b] * static_cast<float>(isum);
       }
       y[i * ldy + r] = total;

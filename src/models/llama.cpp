@@ -87,7 +87,7 @@ std::vector<TensorView*> LlamaModel::linear_weights() {
     }
   }
   // A tied lm_head shares its view with the embedding table, which stays as stored for the
-  // row lookups; a quantized or repacked copy is the lm_head's alone.
+  // row lookups. A quantized or repacked copy belongs to the lm_head alone.
   targets.push_back(&lm_head_);
   return targets;
 }

@@ -69,7 +69,7 @@ code=$?
 check "dry run over the context exits 3" [ $code -eq 3 ]
 check "dry run over the context explains" sh -c "echo \"\$1\" | grep -q 'larger context length'" _ "$err"
 
-# Quantized weights: at load time, and written once by `glimpse quantize`, give the same answer.
+# Weights quantized at load time and weights written by `glimpse quantize` give the same text.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 loaded=$("$glimpse" ask -m "$model" -i "$image" -n 8 --ignore-eos --quantize q4_0 "What is shown in this image?" 2>"$scratch/report")

@@ -85,7 +85,7 @@ TEST(Quant, Q4_0BlockMapsSignedExtremeToMinusEight) {
     EXPECT_LE(std::fabs(back[static_cast<std::size_t>(j)] - x[static_cast<std::size_t>(j)]), 0.25f + 1e-6f) << j;
   }
   EXPECT_EQ(back[5], 4.0f);
-  // Low nibble j holds element j, high nibble holds element j + 16.
+  // Low nibble j stores element j, and high nibble j stores element j + 16.
   const int lo = block.qs[2] & 0x0f, hi = block.qs[2] >> 4;
   EXPECT_EQ(lo, std::min(15, static_cast<int>(static_cast<std::int8_t>(x[2] / -0.5f + 8.5f))));
   EXPECT_EQ(hi, std::min(15, static_cast<int>(static_cast<std::int8_t>(x[18] / -0.5f + 8.5f))));
@@ -160,7 +160,7 @@ TEST(Quant, ParsesTypeNames) {
 TEST(KernelTables, PortableIsAlwaysRunnable) {
   EXPECT_TRUE(kernels::isa_supported(Isa::kPortable));
   EXPECT_FALSE(kernels::active_isa().empty());
-  // Report which tables this machine checks, so a run on a CPU without AVX-512 says so.
+  // Print the tables this machine checks, so a run on a CPU without AVX-512 shows it.
   std::string names;
   for (const IsaKernels* table : runnable_tables()) names += std::string(table->name) + " ";
   RecordProperty("tables", names);
@@ -234,7 +234,7 @@ TypedWeight make_typed_weight(DType type, std::int64_t rows, std::int64_t n, std
 }
 
 // Checks y against double-precision dot products of `x_used` (the activations as the kernel
-// sees them: exact floats, or the dequantized 8-bit values) with the decoded weights.
+// reads them: exact floats, or the dequantized 8-bit values) with the decoded weights.
 void expect_matmul_close(const std::vector<float>& y, const std::vector<double>& x_used, const TypedWeight& w,
                          std::int64_t m, std::int64_t rows, std::int64_t n, const std::string& what) {
   for (std::int64_t i = 0; i < m; ++i) {

@@ -56,7 +56,7 @@ TEST(ThreadPool, WakesSleepingWorkers) {
   }
 }
 
-// Calls from several threads at once are serialised, and each sees only its own job.
+// Calls from several threads at once are serialised, and each runs only its own job.
 TEST(ThreadPool, SerialisesConcurrentCallers) {
   ThreadPool pool(2);
   std::atomic<std::int64_t> totals[3] = {0, 0, 0};
