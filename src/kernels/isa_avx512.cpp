@@ -5,6 +5,8 @@
 // CMake compiles this file alone with these target flags.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/isa.h"
 
 namespace glimpse::kernels {
@@ -392,10 +394,168 @@ void quant_decode_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
   }
 }
 
+// ---- int8 panels: prefill-shaped products with quantized weights ---------------------------
+
+// Prefill multiplies many activation rows by the same weights, so each kQPanelWidth weight rows
+// are unpacked once into a k-major panel of bytes, where one 512-bit load holds 4 consecutive
+// values of 16 rows. A broadcast of 4 activation bytes then feeds one vpdpbusd per vector, and
+// every int32 lane accumulates one output over a 32-value block before the block's scales are
+// applied in float. vpdpbusd multiplies unsigned by signed bytes: the panel holds w + 128 (Q8_0
+// values lie in [-127, 127], Q4_0's in [-8, 7]), and each block's sum starts at -128 times the
+// activation block's sum, which cancels the offset exactly.
+constexpr int kQPanelVectors = 2;
+constexpr std::int64_t kQPanelWidth = 16 * kQPanelVectors;
+// Per block: 8 groups of [kQPanelWidth rows][4 bytes], then kQPanelWidth float weight scales.
+constexpr std::int64_t kQPanelBlockBytes = kQuantBlock * kQPanelWidth + kQPanelWidth * 4;
+// Activation rows per kernel call, and the fewest rows for which packing pays.
+constexpr int kQPanelRows = 6;
+constexpr std::int64_t kQPanelMinRows = 8;
+
+// Readers of row r, block b as 32 bytes w + 128 (in element order) and the f16 scale bits, for
+// each weight layout.
+struct Q8Reader {
+  const BlockQ8_0* w;
+  std::int64_t nb;
+  __m256i read(std::int64_t r, std::int64_t b, std::uint16_t& d) const {
+    const BlockQ8_0& block = w[r * nb + b];
+    d = block.d;
+    return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs)),
+                            _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+};
+
+// Q4_0 nibbles n hold the values n - 8, so n + 120 is the value plus 128. Low nibbles are
+// elements 0-15 and high nibbles elements 16-31.
+inline __m256i offset_nibbles(const std::uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i low_mask = _mm_set1_epi8(0x0f);
+  const __m256i nibbles = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low_mask), _mm_and_si128(raw, low_mask));
+  return _mm256_add_epi8(nibbles, _mm256_set1_epi8(120));
+}
+
+struct Q4Reader {
+  const BlockQ4_0* w;
+  std::int64_t nb;
+  __m256i read(std::int64_t r, std::int64_t b, std::uint16_t& d) const {
+    const BlockQ4_0& block = w[r * nb + b];
+    d = block.d;
+    return offset_nibbles(block.qs);
+  }
+};
+
+struct Q4x8Reader {
+  const BlockQ4_0x8* w;
+  std::int64_t nb;
+  __m256i read(std::int64_t r, std::int64_t b, std::uint16_t& d) const {
+    const BlockQ4_0x8& group = w[(r / 8) * nb + b];
+    d = group.d[r % 8];
+    return offset_nibbles(group.qs[r % 8]);
+  }
+};
+
+// Weight rows [first, first + rows) with rows <= kQPanelWidth into `panel`; rows past `rows`
+// get zero scales, so their outputs are zero and never stored.
+template <typename Reader>
+void pack_qpanel(const Reader& reader, std::int64_t first, std::int64_t rows, std::uint8_t* panel) {
+  for (std::int64_t b = 0; b < reader.nb; ++b) {
+    std::uint8_t* bytes = panel + b * kQPanelBlockBytes;
+    auto* scales = reinterpret_cast<float*>(bytes + kQuantBlock * kQPanelWidth);
+    for (std::int64_t r = 0; r < kQPanelWidth; ++r) {
+      if (r >= rows) {
+        scales[r] = 0.0f;
+        continue;
+      }
+      std::uint16_t d = 0;
+      alignas(32) std::uint32_t quads[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(quads), reader.read(first + r, b, d));
+      scales[r] = half_to_float(d);
+      auto* column = reinterpret_cast<std::uint32_t*>(bytes) + r;
+      for (int g = 0; g < 8; ++g) column[g * kQPanelWidth] = quads[g];
+    }
+  }
+}
+
+// MR activation rows times one packed panel.
+template <int MR>
+void qpanel_kernel(const QuantizedRows& x, std::int64_t x_row, std::int64_t nb, const std::uint8_t* panel,
+                   std::int64_t rows, float* y, std::int64_t ldy) {
+  constexpr int V = kQPanelVectors;
+  const std::int64_t n = nb * kQuantBlock;
+  __m512 acc[MR][V];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* bytes = panel + b * kQPanelBlockBytes;
+    __m512i sums[MR][V];
+    for (int i = 0; i < MR; ++i) {
+      const __m512i start = _mm512_set1_epi32(-128 * x.sum[(x_row + i) * nb + b]);
+      for (int v = 0; v < V; ++v) sums[i][v] = start;
+    }
+    for (int g = 0; g < 8; ++g) {
+      __m512i wv[V];
+      for (int v = 0; v < V; ++v) wv[v] = _mm512_load_si512(bytes + (g * kQPanelWidth + 16 * v) * 4);
+      for (int i = 0; i < MR; ++i) {
+        std::int32_t quad;
+        std::memcpy(&quad, x.q + (x_row + i) * n + b * kQuantBlock + 4 * g, 4);
+        const __m512i xv = _mm512_set1_epi32(quad);
+        for (int v = 0; v < V; ++v) sums[i][v] = _mm512_dpbusd_epi32(sums[i][v], wv[v], xv);
+      }
+    }
+    const auto* scales = reinterpret_cast<const float*>(bytes + kQuantBlock * kQPanelWidth);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xd = _mm512_set1_ps(x.d[(x_row + i) * nb + b]);
+      for (int v = 0; v < V; ++v) {
+        acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i][v]), _mm512_mul_ps(xd, _mm512_load_ps(scales + 16 * v)),
+                                    acc[i][v]);
+      }
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    const std::int64_t left = rows - 16 * v;
+    if (left <= 0) break;
+    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
+    for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy + 16 * v, mask, acc[i][v]);
+  }
+}
+
+template <typename Reader>
+void qpanel_matmul(const Reader& reader, std::int64_t rows, const QuantizedRows& x, std::int64_t m, float* y,
+                   std::int64_t ldy) {
+  struct PanelBuffer {
+    std::uint8_t* data = nullptr;
+    std::int64_t size = 0;
+    ~PanelBuffer() { _mm_free(data); }
+  };
+  thread_local PanelBuffer buffer;
+  const std::int64_t bytes = reader.nb * kQPanelBlockBytes;
+  if (buffer.size < bytes) {
+    _mm_free(buffer.data);
+    buffer.data = static_cast<std::uint8_t*>(_mm_malloc(static_cast<std::size_t>(bytes), 64));
+    buffer.size = bytes;
+  }
+  for (std::int64_t r = 0; r < rows; r += kQPanelWidth) {
+    const std::int64_t panel_rows = rows - r < kQPanelWidth ? rows - r : kQPanelWidth;
+    pack_qpanel(reader, r, panel_rows, buffer.data);
+    std::int64_t i = 0;
+    for (; i + kQPanelRows <= m; i += kQPanelRows) {
+      qpanel_kernel<kQPanelRows>(x, i, reader.nb, buffer.data, panel_rows, y + i * ldy + r, ldy);
+    }
+    for (; i < m; ++i) qpanel_kernel<1>(x, i, reader.nb, buffer.data, panel_rows, y + i * ldy + r, ldy);
+  }
+}
+
 template <bool kQ4, typename Block>
 void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy) {
   const std::int64_t nb = n / kQuantBlock;
+  if (m >= kQPanelMinRows) {
+    if constexpr (kQ4) {
+      qpanel_matmul(Q4Reader{w, nb}, rows, x, m, y, ldy);
+    } else {
+      qpanel_matmul(Q8Reader{w, nb}, rows, x, m, y, ldy);
+    }
+    return;
+  }
   std::int64_t i = 0;
   for (; i + 4 <= m; i += 4) {
     std::int64_t r = 0;
@@ -472,6 +632,10 @@ void matmul_q4_0x8_512(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, 
                        std::int64_t m, float* y, std::int64_t ldy) {
   const std::int64_t nb = n / kQuantBlock;
   const std::int64_t groups = rows / 8;
+  if (m >= kQPanelMinRows) {
+    qpanel_matmul(Q4x8Reader{w, nb}, rows, x, m, y, ldy);
+    return;
+  }
   std::int64_t i = 0;
   for (; i + 4 <= m; i += 4) {
     std::int64_t g = 0;

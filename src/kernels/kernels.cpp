@@ -19,11 +19,11 @@
 namespace glimpse::kernels {
 namespace {
 
-// Weight rows per job of linear(): 16 for decode-shaped calls and quantized weights; 64 for
-// prefill-shaped calls with float weights, which the AVX-512 table packs into 64-wide panels
-// (a 4096-wide block of 64 widened rows is 1 MiB).
+// Weight rows per job of linear(): 16 for decode-shaped calls; 64 for prefill-shaped calls,
+// which the AVX-512 table packs into panels of 64 float rows (a 4096-wide block of 64 widened
+// rows is 1 MiB) or 32 int8 rows.
 constexpr std::int64_t kWeightRowBlock = 16;
-constexpr std::int64_t kFloatPrefillRowBlock = 64;
+constexpr std::int64_t kPrefillRowBlock = 64;
 // Input rows from which f16/bf16 weight rows are widened to float once per block instead of
 // being converted inside every dot product.
 constexpr std::int64_t kWidenMinRows = 4;
@@ -73,8 +73,7 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
   // With several input rows, f16 and bf16 rows are widened once per block so that the float
   // tiles reuse them from cache.
   const bool widen = n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16);
-  const bool float_prefill = n_rows >= kWidenMinRows && !dtype_is_quantized(weight.dtype);
-  const std::int64_t row_block = float_prefill ? kFloatPrefillRowBlock : kWeightRowBlock;
+  const std::int64_t row_block = n_rows >= kWidenMinRows ? kPrefillRowBlock : kWeightRowBlock;
   const std::int64_t n_blocks = (out + row_block - 1) / row_block;
   pool.parallel_for(n_blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
     thread_local std::vector<float> widened;

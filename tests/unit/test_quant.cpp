@@ -274,7 +274,8 @@ TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
 TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
   for (const IsaKernels* table : runnable_tables()) {
     for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
-      for (const auto [m, rows, n] : {std::tuple{1, 7, 32}, {1, 16, 64}, {2, 5, 96}, {4, 2, 32}, {5, 9, 256}, {9, 3, 128}, {17, 6, 160}}) {
+      for (const auto [m, rows, n] : {std::tuple{1, 7, 32}, {1, 16, 64}, {2, 5, 96}, {4, 2, 32}, {5, 9, 256}, {9, 3, 128}, {17, 6, 160},
+                                            {8, 32, 64}, {13, 37, 96}, {24, 70, 32}}) {
         const TypedWeight w = make_typed_weight(type, rows, n, 300u + static_cast<std::uint32_t>(rows * n));
         std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 9u + static_cast<std::uint32_t>(m), 4.0f);
         const std::int64_t nb = n / 32;
@@ -304,7 +305,8 @@ TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
 // Q4_0 weights interleaved 8 rows at a time decode to the same values and multiply to the same
 // results as the plain layout, in every table that has the kernel.
 TEST(KernelTables, InterleavedQ4MatchesScalarReference) {
-  for (const auto [m, rows, n] : {std::tuple{1, 8, 32}, {1, 24, 96}, {3, 16, 64}, {4, 8, 160}, {6, 32, 256}, {9, 40, 64}}) {
+  for (const auto [m, rows, n] : {std::tuple{1, 8, 32}, {1, 24, 96}, {3, 16, 64}, {4, 8, 160}, {6, 32, 256}, {9, 40, 64},
+                                      {13, 72, 96}, {8, 8, 32}}) {
     const TypedWeight plain = make_typed_weight(DType::kQ4_0, rows, n, 500u + static_cast<std::uint32_t>(rows * n));
     const std::int64_t nb = n / 32;
     std::vector<std::uint8_t> packed(plain.bytes.size());
