@@ -32,6 +32,11 @@ bool prefers_q4_0x8();
 // (the same number of bytes).
 void repack_q4_0x8(ThreadPool& pool, const TensorView& weight, void* out);
 
+// The same for Q8_0 and the Q8_0x16 layout (16 rows' blocks interleaved, k-major); the row count
+// is a multiple of 16.
+bool prefers_q8_0x16();
+void repack_q8_0x16(ThreadPool& pool, const TensorView& weight, void* out);
+
 // The name of the kernel table in use: "avx512", "avx2" or "portable".
 std::string_view active_isa();
 

@@ -43,7 +43,7 @@ struct LoadReport {
   std::size_t bytes_before = 0;     // stored bytes of the quantized tensors
   std::size_t bytes_after = 0;      // their bytes after quantization
   double seconds = 0.0;             // time spent quantizing
-  int n_repacked = 0;               // Q4_0 weights moved to the Q4_0x8 layout for the kernels
+  int n_repacked = 0;               // Q4_0 and Q8_0 weights moved to the kernels' interleaved layouts
 };
 
 // Keys and values of every language-model layer for one sequence, reserved once for

@@ -40,6 +40,25 @@ static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "Q4_0x8 groups hold 
 // Interleaves a Q4_0 weight of `rows` rows (a multiple of 8) and nb blocks per row.
 void repack_q4_0x8(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x8* out);
 
+// Q8_0 blocks of 16 consecutive rows, k-major: the 16 scales, then for each run of 4 values
+// (g = 0..7) the 16 rows' 4 values, each stored as value + 128 (0..255). One 64-byte run is
+// what vpdpbusd multiplies by 4 activation bytes, one int32 lane per row. A weight of R rows
+// (R a multiple of 16) holds R / 16 groups of nb such blocks, group after group, in the same
+// bytes as the Q8_0 weight.
+struct BlockQ8_0x16 {
+  std::uint16_t d[16];
+  std::uint8_t qs[8][16][4];
+};
+static_assert(sizeof(BlockQ8_0x16) == 16 * sizeof(BlockQ8_0), "Q8_0x16 groups hold 16 Q8_0 blocks");
+
+// Interleaves a Q8_0 weight of `rows` rows (a multiple of 16) and nb blocks per row.
+void repack_q8_0x16(const BlockQ8_0* in, std::int64_t rows, std::int64_t nb, BlockQ8_0x16* out);
+
+// Value j (0..31) of slot `row` (0..15) of a Q8_0x16 block, as the signed Q8_0 value.
+inline std::int8_t q8_0x16_value(const BlockQ8_0x16& block, int row, int j) {
+  return static_cast<std::int8_t>(block.qs[j / 4][row][j % 4] - 128);
+}
+
 // Quantizes x[n] (n a multiple of 32) into n / 32 blocks at `out`.
 void quantize_row_q8_0(const float* x, std::int64_t n, BlockQ8_0* out);
 void quantize_row_q4_0(const float* x, std::int64_t n, BlockQ4_0* out);

@@ -27,7 +27,7 @@ std::optional<DType> quantize_type(const GlobalOptions& global) {
 void print_load_report(const LoadReport& report) {
   if (!report.quantized) {
     std::fprintf(stderr, "glimpse: kernels %s", report.kernels.c_str());
-    if (report.n_repacked > 0) std::fprintf(stderr, "; %d Q4_0 weights interleaved 8 rows at a time", report.n_repacked);
+    if (report.n_repacked > 0) std::fprintf(stderr, "; %d weights interleaved for these kernels", report.n_repacked);
     std::fprintf(stderr, "\n");
     return;
   }
@@ -38,7 +38,7 @@ void print_load_report(const LoadReport& report) {
                static_cast<double>(report.bytes_before) / 1e6, static_cast<double>(report.bytes_after) / 1e6,
                report.seconds);
   if (report.n_kept > 0) std::fprintf(stderr, "; %d kept as stored (width not a multiple of 32)", report.n_kept);
-  if (report.n_repacked > 0) std::fprintf(stderr, "; %d interleaved 8 rows at a time", report.n_repacked);
+  if (report.n_repacked > 0) std::fprintf(stderr, "; %d interleaved for these kernels", report.n_repacked);
   std::fprintf(stderr, "\n");
 }
 

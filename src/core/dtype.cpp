@@ -119,6 +119,24 @@ void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t cou
       }
       return;
     }
+    case DType::kQ8_0x16: {
+      // Element e of row r sits in group r / 16, block e / 32, slot r % 16.
+      const std::int64_t width = src.dim(src.rank - 1);
+      const std::int64_t nb = width / kQuantBlock;
+      const auto* groups = static_cast<const BlockQ8_0x16*>(src.data);
+      for (std::int64_t done = 0; done < count; done += kQuantBlock) {
+        const std::int64_t element = offset + done;
+        const std::int64_t row = element / width;
+        const std::int64_t b = (element % width) / kQuantBlock;
+        const BlockQ8_0x16& packed = groups[(row / 16) * nb + b];
+        const int slot = static_cast<int>(row % 16);
+        BlockQ8_0 block;
+        block.d = packed.d[slot];
+        for (int j = 0; j < kQuantBlock; ++j) block.qs[j] = q8_0x16_value(packed, slot, j);
+        dequantize_row_q8_0(&block, kQuantBlock, dst + done);
+      }
+      return;
+    }
   }
 }
 

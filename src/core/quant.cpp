@@ -80,6 +80,21 @@ void repack_q4_0x8(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, Bloc
   }
 }
 
+void repack_q8_0x16(const BlockQ8_0* in, std::int64_t rows, std::int64_t nb, BlockQ8_0x16* out) {
+  for (std::int64_t group = 0; group < rows / 16; ++group) {
+    for (std::int64_t b = 0; b < nb; ++b) {
+      BlockQ8_0x16& packed = out[group * nb + b];
+      for (int r = 0; r < 16; ++r) {
+        const BlockQ8_0& block = in[(group * 16 + r) * nb + b];
+        packed.d[r] = block.d;
+        for (int j = 0; j < kQuantBlock; ++j) {
+          packed.qs[j / 4][r][j % 4] = static_cast<std::uint8_t>(block.qs[j] + 128);
+        }
+      }
+    }
+  }
+}
+
 void quantize_row(DType dtype, const float* x, std::int64_t n, void* out) {
   if (dtype == DType::kQ8_0) {
     quantize_row_q8_0(x, n, static_cast<BlockQ8_0*>(out));

@@ -49,6 +49,10 @@ struct IsaKernels {
   // and linear() falls back to the portable one when another table was forced later.
   void (*matmul_q4_0x8)(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                         std::int64_t m, float* y, std::int64_t ldy);
+  // Q8_0 weights repacked 16 rows at a time (BlockQ8_0x16; rows a multiple of 16), on the same
+  // terms as matmul_q4_0x8.
+  void (*matmul_q8_0x16)(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                         std::int64_t m, float* y, std::int64_t ldy);
 
   // One activation row of n floats (n a multiple of 32) into q[n], d[n/32], sum[n/32].
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum);

@@ -475,17 +475,38 @@ void pack_qpanel(const Reader& reader, std::int64_t first, std::int64_t rows, st
   }
 }
 
-// MR activation rows times one packed panel.
-template <int MR>
-void qpanel_kernel(const QuantizedRows& x, std::int64_t x_row, std::int64_t nb, const std::uint8_t* panel,
+// Where the k-major kernel finds its weights: for block b, the 64 bytes of vector v (16 rows)
+// for values 4g..4g+3, and the 16 float scales of vector v.
+struct PackedPanel {
+  const std::uint8_t* panel;
+  const std::uint8_t* run(std::int64_t b, int g, int v) const {
+    return panel + b * kQPanelBlockBytes + (g * kQPanelWidth + 16 * v) * 4;
+  }
+  __m512 scales(std::int64_t b, int v) const {
+    return _mm512_load_ps(reinterpret_cast<const float*>(panel + b * kQPanelBlockBytes + kQuantBlock * kQPanelWidth) +
+                          16 * v);
+  }
+};
+
+// Q8_0x16 groups: vector v is group v, which starts nb blocks after group v - 1.
+struct Q8x16Groups {
+  const BlockQ8_0x16* w;
+  std::int64_t nb;
+  const std::uint8_t* run(std::int64_t b, int g, int v) const { return w[v * nb + b].qs[g][0]; }
+  __m512 scales(std::int64_t b, int v) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[v * nb + b].d)));
+  }
+};
+
+// MR activation rows times V vectors of 16 weight rows; `rows` (<= 16 V) outputs are stored.
+template <int MR, int V, typename Source>
+void kmajor_kernel(const Source& source, const QuantizedRows& x, std::int64_t x_row, std::int64_t nb,
                    std::int64_t rows, float* y, std::int64_t ldy) {
-  constexpr int V = kQPanelVectors;
   const std::int64_t n = nb * kQuantBlock;
   __m512 acc[MR][V];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
-    const std::uint8_t* bytes = panel + b * kQPanelBlockBytes;
     __m512i sums[MR][V];
     for (int i = 0; i < MR; ++i) {
       const __m512i start = _mm512_set1_epi32(-128 * x.sum[(x_row + i) * nb + b]);
@@ -493,7 +514,7 @@ void qpanel_kernel(const QuantizedRows& x, std::int64_t x_row, std::int64_t nb, 
     }
     for (int g = 0; g < 8; ++g) {
       __m512i wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = _mm512_load_si512(bytes + (g * kQPanelWidth + 16 * v) * 4);
+      for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(source.run(b, g, v));
       for (int i = 0; i < MR; ++i) {
         std::int32_t quad;
         std::memcpy(&quad, x.q + (x_row + i) * n + b * kQuantBlock + 4 * g, 4);
@@ -501,12 +522,12 @@ void qpanel_kernel(const QuantizedRows& x, std::int64_t x_row, std::int64_t nb, 
         for (int v = 0; v < V; ++v) sums[i][v] = _mm512_dpbusd_epi32(sums[i][v], wv[v], xv);
       }
     }
-    const auto* scales = reinterpret_cast<const float*>(bytes + kQuantBlock * kQPanelWidth);
+    __m512 scales[V];
+    for (int v = 0; v < V; ++v) scales[v] = source.scales(b, v);
     for (int i = 0; i < MR; ++i) {
       const __m512 xd = _mm512_set1_ps(x.d[(x_row + i) * nb + b]);
       for (int v = 0; v < V; ++v) {
-        acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i][v]), _mm512_mul_ps(xd, _mm512_load_ps(scales + 16 * v)),
-                                    acc[i][v]);
+        acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i][v]), _mm512_mul_ps(xd, scales[v]), acc[i][v]);
       }
     }
   }
@@ -538,9 +559,12 @@ void qpanel_matmul(const Reader& reader, std::int64_t rows, const QuantizedRows&
     pack_qpanel(reader, r, panel_rows, buffer.data);
     std::int64_t i = 0;
     for (; i + kQPanelRows <= m; i += kQPanelRows) {
-      qpanel_kernel<kQPanelRows>(x, i, reader.nb, buffer.data, panel_rows, y + i * ldy + r, ldy);
+      kmajor_kernel<kQPanelRows, kQPanelVectors>(PackedPanel{buffer.data}, x, i, reader.nb, panel_rows,
+                                                 y + i * ldy + r, ldy);
     }
-    for (; i < m; ++i) qpanel_kernel<1>(x, i, reader.nb, buffer.data, panel_rows, y + i * ldy + r, ldy);
+    for (; i < m; ++i) {
+      kmajor_kernel<1, kQPanelVectors>(PackedPanel{buffer.data}, x, i, reader.nb, panel_rows, y + i * ldy + r, ldy);
+    }
   }
 }
 
@@ -648,6 +672,27 @@ void matmul_q4_0x8_512(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, 
   }
 }
 
+// Q8_0x16 needs no packing: two groups (32 rows) per call for several x rows; one group at a
+// time, one sequential stream per thread, for a single x row.
+void matmul_q8_0x16_512(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  const std::int64_t groups = rows / 16;
+  std::int64_t i = 0;
+  for (; i + kQPanelRows <= m; i += kQPanelRows) {
+    std::int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) {
+      kmajor_kernel<kQPanelRows, 2>(Q8x16Groups{w + g * nb, nb}, x, i, nb, 32, y + i * ldy + g * 16, ldy);
+    }
+    if (g < groups) kmajor_kernel<kQPanelRows, 1>(Q8x16Groups{w + g * nb, nb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
+  }
+  for (; i < m; ++i) {
+    for (std::int64_t g = 0; g < groups; ++g) {
+      kmajor_kernel<1, 1>(Q8x16Groups{w + g * nb, nb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
+    }
+  }
+}
+
 void matmul_q8_0_512(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                      std::int64_t m, float* y, std::int64_t ldy) {
   quant_matmul_512<false>(w, rows, n, x, m, y, ldy);
@@ -659,7 +704,7 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 
 constexpr IsaKernels kAvx512 = {
     Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
-    matmul_q4_0_512, matmul_q4_0x8_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
+    matmul_q4_0_512, matmul_q4_0x8_512, matmul_q8_0x16_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
 };
 
 }  // namespace

@@ -117,6 +117,26 @@ void matmul_q4_0x8(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, cons
   }
 }
 
+void matmul_q8_0x16(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                    std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int8_t* xq = x.q + i * n;
+    const float* xd = x.d + i * nb;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const BlockQ8_0x16* group = w + (r / 16) * nb;
+      const int slot = static_cast<int>(r % 16);
+      float total = 0.0f;
+      for (std::int64_t b = 0; b < nb; ++b) {
+        std::int32_t isum = 0;
+        for (int j = 0; j < kQuantBlock; ++j) isum += q8_0x16_value(group[b], slot, j) * xq[b * kQuantBlock + j];
+        total += f16_to_f32(group[b].d[slot]) * xd[b] * static_cast<float>(isum);
+      }
+      y[i * ldy + r] = total;
+    }
+  }
+}
+
 void quantize_row(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum) {
   for (std::int64_t b = 0; b < n / kQuantBlock; ++b) {
     const float* v = x + b * kQuantBlock;
@@ -145,7 +165,7 @@ void bf16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
 
 constexpr IsaKernels kPortable = {
     Isa::kPortable, "portable",    matmul_f32,   matmul_f16,     matmul_bf16,     matmul_q8_0,
-    matmul_q4_0,    matmul_q4_0x8, quantize_row, f16_to_f32_row, bf16_to_f32_row,
+    matmul_q4_0,    matmul_q4_0x8, matmul_q8_0x16, quantize_row, f16_to_f32_row, bf16_to_f32_row,
 };
 
 }  // namespace

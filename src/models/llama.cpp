@@ -92,24 +92,38 @@ std::vector<TensorView*> LlamaModel::linear_weights() {
   return targets;
 }
 
-Status LlamaModel::repack_q4_0(ThreadPool& pool, LoadReport& report) {
+Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
+  const bool q4 = kernels::prefers_q4_0x8();
+  const bool q8 = kernels::prefers_q8_0x16();
   for (TensorView* view : linear_weights()) {
-    if (view->dtype != DType::kQ4_0 || view->rank != 2 || view->dim(0) % 8 != 0) continue;
-    const std::size_t bytes = view->nbytes();
-    std::unique_ptr<std::uint8_t[]> buffer(new (std::nothrow) std::uint8_t[bytes]);
-    if (!buffer) {
-      return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) +
-                                                    " MiB to repack a Q4_0 weight; free memory");
+    if (view->rank != 2) continue;
+    DType target;
+    if (q4 && view->dtype == DType::kQ4_0 && view->dim(0) % 8 == 0) {
+      target = DType::kQ4_0x8;
+    } else if (q8 && view->dtype == DType::kQ8_0 && view->dim(0) % 16 == 0) {
+      target = DType::kQ8_0x16;
+    } else {
+      continue;
     }
-    kernels::repack_q4_0x8(pool, *view, buffer.get());
+    const std::size_t bytes = view->nbytes();
+    WeightBuffer buffer = allocate_weight_buffer(bytes);
+    if (!buffer) {
+      return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) + " MiB to repack a " +
+                                                    std::string(dtype_name(view->dtype)) + " weight; free memory");
+    }
+    if (target == DType::kQ4_0x8) {
+      kernels::repack_q4_0x8(pool, *view, buffer.get());
+    } else {
+      kernels::repack_q8_0x16(pool, *view, buffer.get());
+    }
     const auto owned = std::find_if(owned_.begin(), owned_.end(),
-                                    [&](const std::unique_ptr<std::uint8_t[]>& p) { return p.get() == view->data; });
+                                    [&](const WeightBuffer& p) { return p.get() == view->data; });
     if (owned != owned_.end()) {
       owned->reset();
     } else {
       MappedFile::drop_pages(view->data, bytes);
     }
-    view->dtype = DType::kQ4_0x8;
+    view->dtype = target;
     view->data = buffer.get();
     owned_.push_back(std::move(buffer));
     ++report.n_repacked;
@@ -133,7 +147,7 @@ Status LlamaModel::quantize(ThreadPool& pool, DType type, LoadReport& report) {
       continue;
     }
     const std::size_t bytes = dtype_bytes(type, view->numel());
-    std::unique_ptr<std::uint8_t[]> buffer(new (std::nothrow) std::uint8_t[bytes]);
+    WeightBuffer buffer = allocate_weight_buffer(bytes);
     if (!buffer) {
       return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) +
                                                     " MiB for a quantized weight; free memory or use the stored weights");

@@ -12,6 +12,7 @@
 #include "glimpse/status.h"
 #include "glimpse/tensor.h"
 #include "glimpse/thread_pool.h"
+#include "core/weight_buffer.h"
 #include "models/weights.h"
 
 namespace glimpse {
@@ -36,9 +37,11 @@ class LlamaModel {
   // `report`. Fails when a weight is already a block type.
   Status quantize(ThreadPool& pool, DType type, LoadReport& report);
 
-  // Moves every Q4_0 linear weight whose row count is a multiple of 8 into an owned copy in the
-  // Q4_0x8 layout, freeing or dropping the old bytes. Counts them in report.n_repacked.
-  Status repack_q4_0(ThreadPool& pool, LoadReport& report);
+  // Moves the linear weights that the kernel table in use multiplies faster in an interleaved
+  // layout into owned copies in that layout, freeing or dropping the old bytes: Q4_0 with a row
+  // count that is a multiple of 8 into Q4_0x8, Q8_0 with a multiple of 16 into Q8_0x16. Counts
+  // them in report.n_repacked.
+  Status repack_for_kernels(ThreadPool& pool, LoadReport& report);
 
   // See LlavaModel::forward. Arguments are validated by the caller.
   std::vector<float> forward(ThreadPool& pool, std::span<const float> embeddings,
@@ -57,8 +60,8 @@ class LlamaModel {
   TensorView final_norm_;
   TensorView lm_head_;
   std::vector<LlamaLayerWeights> layers_;
-  std::vector<double> inv_freq_;
-  std::vector<std::unique_ptr<std::uint8_t[]>> owned_;  // quantized copies the views point to  // rope_theta^(-2i/head_dim), i < head_dim/2
+  std::vector<double> inv_freq_;       // rope_theta^(-2i/head_dim), i < head_dim/2
+  std::vector<WeightBuffer> owned_;    // quantized or repacked copies the views point to
 };
 
 }  // namespace glimpse

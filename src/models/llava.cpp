@@ -126,7 +126,7 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
     GLIMPSE_RETURN_IF_ERROR(impl->language->quantize(*impl->pool, type, impl->report));
     impl->report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  if (kernels::prefers_q4_0x8()) GLIMPSE_RETURN_IF_ERROR(impl->language->repack_q4_0(*impl->pool, impl->report));
+  GLIMPSE_RETURN_IF_ERROR(impl->language->repack_for_kernels(*impl->pool, impl->report));
 
   log_message(LogLevel::kInfo, "loaded " + folder + ": " +
                                    std::to_string(impl->files.total_bytes() >> 20) + " MiB mapped, " +
