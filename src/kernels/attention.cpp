@@ -10,8 +10,13 @@
 // float32 once per job. When there are fewer jobs than threads, as in a decode step, each job's
 // rows are also split into ranges whose partial states are merged at the end.
 //
-// The AVX2/FMA/F16C path is chosen at compile time, with a portable fallback. The inner
-// primitives are separate functions so that a runtime CPU dispatch can replace them.
+// Jobs of many queries over at most kMatrixMaxRows rows (the vision tower's 577 positions, or a
+// prompt of up to that length) skip the tiles: the scores of all their queries and rows are one
+// matrix product, the softmax runs over whole rows, and a second product with the transposed
+// values gives the outputs. Both products use the GEMM of the kernel table in use, which runs
+// near the FMA peak where the per-query dot products of the tile loop do not.
+//
+// The AVX2/FMA/F16C path of the tile loop is chosen at compile time, with a portable fallback.
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -20,6 +25,7 @@
 #include <vector>
 
 #include "glimpse/kernels.h"
+#include "kernels/isa.h"
 #include "kernels/simd_math.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -32,6 +38,11 @@ namespace {
 
 // Query vectors (tokens x heads of one group) per job. 64 accumulators of 128 floats take 32 KiB.
 constexpr std::int64_t kQueriesPerJob = 64;
+
+// The largest row count of a job that takes the matrix path, and the fewest queries. The score
+// matrix of a job is then at most 64 x 1024 floats (256 KiB).
+constexpr std::int64_t kMatrixMaxRows = 1024;
+constexpr std::int64_t kMatrixMinQueries = 12;
 
 // Key rows per tile: 8 KiB of float32 keys (32 rows of 64, 16 rows of 128), between 16 and 256
 // rows. A key tile and a value tile then stay in a 32 KiB L1 data cache while every query of the
@@ -226,8 +237,14 @@ void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
 
 // ---- jobs --------------------------------------------------------------------------------------
 
-// Scratch of one thread, sized by the job and tile shapes only.
+// Scratch of one thread, sized by the job and tile shapes only (and by kMatrixMaxRows).
 struct Scratch {
+  std::vector<float> queries;      // matrix path: [queries][head_dim]
+  std::vector<float> matrix_keys;  // matrix path: f16 keys as float, [rows][head_dim]
+  std::vector<float> values_t;     // matrix path: values transposed, [head_dim][rows]
+  std::vector<float> probs;        // matrix path: [queries][rows]
+  std::vector<float> outputs;      // matrix path: [queries][head_dim]
+  std::vector<float> inv_sums;     // matrix path: [queries]
   std::vector<float> acc;
   std::vector<float> max_score;
   std::vector<double> sum;
@@ -354,6 +371,59 @@ void run_job(const float* q, const KvLayout& kv, const AttentionShape& shape, co
   }
 }
 
+// The whole job as two matrix products (see the top of the file). Writes the outputs directly.
+template <typename T>
+void run_job_matrix(const float* q, const T* keys, const T* values, std::int64_t head_stride,
+                    const AttentionShape& shape, const Job& job, Scratch& scratch, float* out) {
+  const std::int64_t group = group_size(shape);
+  const std::int64_t head_dim = shape.head_dim;
+  const std::int64_t n_queries = (job.t_end - job.t_begin) * group;
+  const std::int64_t rows = visible_rows(shape, job.t_end - 1);
+  const auto size = [](std::int64_t n) { return static_cast<std::size_t>(n); };
+  keys += job.kv_head * head_stride;
+  values += job.kv_head * head_stride;
+
+  scratch.queries.resize(size(n_queries * head_dim));
+  for (std::int64_t i = 0; i < n_queries; ++i) {
+    std::copy_n(q + query_offset(shape, job, i), head_dim, scratch.queries.data() + i * head_dim);
+  }
+  const float* key_rows = nullptr;
+  if constexpr (std::is_same_v<T, std::uint16_t>) {
+    scratch.matrix_keys.resize(size(rows * head_dim));
+    f16_row_to_f32(keys, rows * head_dim, scratch.matrix_keys.data());
+    key_rows = scratch.matrix_keys.data();
+  } else {
+    key_rows = keys;
+  }
+  scratch.values_t.resize(size(head_dim * rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t d = 0; d < head_dim; ++d) scratch.values_t[size(d * rows + r)] = to_float(values[r * head_dim + d]);
+  }
+
+  const IsaKernels& isa = active_kernels();
+  scratch.probs.resize(size(n_queries * rows));
+  isa.matmul_f32(key_rows, rows, head_dim, scratch.queries.data(), n_queries, scratch.probs.data(), rows);
+  std::vector<float>& inv_sums = scratch.inv_sums;
+  inv_sums.resize(size(n_queries));
+  for (std::int64_t i = 0; i < n_queries; ++i) {
+    float* p = scratch.probs.data() + i * rows;
+    const std::int64_t visible = std::min(rows, visible_rows(shape, job.t_begin + i / group));
+    for (std::int64_t r = 0; r < visible; ++r) p[r] *= shape.scale;
+    const float max_score = max_of(p, visible);
+    const float sum = visible > 0 ? exp_and_sum(p, visible, max_score) : 0.0f;
+    std::fill(p + visible, p + rows, 0.0f);
+    inv_sums[size(i)] = sum > 0.0f ? 1.0f / sum : 0.0f;
+  }
+  scratch.outputs.resize(size(n_queries * head_dim));
+  isa.matmul_f32(scratch.values_t.data(), head_dim, rows, scratch.probs.data(), n_queries, scratch.outputs.data(),
+                 head_dim);
+  for (std::int64_t i = 0; i < n_queries; ++i) {
+    const float* o = scratch.outputs.data() + i * head_dim;
+    float* dst = out + query_offset(shape, job, i);
+    for (std::int64_t d = 0; d < head_dim; ++d) dst[d] = o[d] * inv_sums[size(i)];
+  }
+}
+
 // Writes out = acc / sum for every query of the job. A query without visible rows (non-causal
 // with n_kv_rows 0) gets zeros.
 void write_outputs(const AttentionShape& shape, const Job& job, const QueryStates& states, float* out) {
@@ -424,10 +494,21 @@ void attention(ThreadPool& pool, const float* q, const KvLayout& kv, const Atten
   };
 
   if (n_splits == 1) {
+    const bool matrix = max_rows > 0 && max_rows <= kMatrixMaxRows && std::min(shape.n_tokens, block_tokens) * group >= kMatrixMinQueries;
     pool.parallel_for(n_jobs, 1, [&](std::int64_t begin, std::int64_t end) {
       thread_local Scratch scratch;
       for (std::int64_t index = begin; index < end; ++index) {
         const Job job = job_at(index);
+        if (matrix) {
+          if (kv.dtype == DType::kF16) {
+            run_job_matrix(q, static_cast<const std::uint16_t*>(kv.keys), static_cast<const std::uint16_t*>(kv.values),
+                           kv.head_stride, shape, job, scratch, out);
+          } else {
+            run_job_matrix(q, static_cast<const float*>(kv.keys), static_cast<const float*>(kv.values), kv.head_stride,
+                           shape, job, scratch, out);
+          }
+          continue;
+        }
         const std::int64_t n_queries = (job.t_end - job.t_begin) * group;
         scratch.acc.resize(static_cast<std::size_t>(n_queries * head_dim));
         scratch.max_score.resize(static_cast<std::size_t>(n_queries));
