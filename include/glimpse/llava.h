@@ -29,6 +29,12 @@ struct LoadOptions {
   // Quantize the language model's linear weights (attention, MLP and lm_head) to Q8_0 or Q4_0
   // while loading. The vision tower, projector, embeddings and norms keep their stored type.
   std::optional<DType> quantize;
+  // Copy the language model's linear weights that stay in a float type (F32, F16, BF16) out of
+  // the file mapping into 2 MiB huge-page memory, dropping the mapped pages. Decoding reads every
+  // such weight once per token; from huge pages it needs far fewer TLB entries, which pays where
+  // TLB misses are costly, as under a hypervisor. Loading takes longer, and the copy is
+  // anonymous memory that the kernel cannot page out and read back from the file.
+  bool copy_weights = false;
   // Element type of the caches from new_kv_cache: kF32, or kF16 (IEEE half) for half the memory
   // and bandwidth, at the cost of rounding each key and value to 11 significant bits.
   DType kv_cache_type = DType::kF32;
@@ -44,6 +50,8 @@ struct LoadReport {
   std::size_t bytes_after = 0;      // their bytes after quantization
   double seconds = 0.0;             // time spent quantizing
   int n_repacked = 0;               // Q4_0 and Q8_0 weights moved to the kernels' interleaved layouts
+  int n_copied = 0;                 // float weights copied into huge-page memory (copy_weights)
+  std::size_t bytes_copied = 0;
 };
 
 // Keys and values of every language-model layer for one sequence, reserved once for

@@ -34,6 +34,7 @@ namespace glimpse {
 struct ProviderOptions {
   int n_threads = 0;                         // 0: one per hardware thread
   std::optional<DType> quantize;             // Q8_0 or Q4_0: see LoadOptions::quantize
+  bool copy_weights = false;                 // see LoadOptions::copy_weights
   std::int64_t context_length = 0;           // KV cache positions; 0: max_position_embeddings
   DType kv_cache_type = DType::kF32;         // KV cache element type: kF32 or kF16
   std::optional<PreprocessMode> preprocess_mode;  // overrides preprocessor_config.json

@@ -82,6 +82,7 @@ int run_ask(AskArgs& args, const GlobalOptions& global) {
   ProviderOptions options;
   options.n_threads = global.n_threads;
   options.quantize = quantize_type(global);
+  options.copy_weights = global.copy_weights;
   options.context_length = args.context_length;
   options.kv_cache_type = kv_cache_dtype(args.kv_cache);
   options.image.apply_exif_orientation = !args.no_exif_orientation;
@@ -92,7 +93,7 @@ int run_ask(AskArgs& args, const GlobalOptions& global) {
 
   auto provider = Provider::load(args.model, options);
   if (!provider.ok()) return report(provider.error());
-  if (options.quantize || global.verbose) print_load_report((*provider)->model().load_report());
+  if (options.quantize || options.copy_weights || global.verbose) print_load_report((*provider)->model().load_report());
   std::optional<std::string> system;
   if (!args.system.empty()) system = args.system;
   auto conversation = (*provider)->start_chat(system);

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/weight_buffer.h"
 #include "glimpse/generate.h"
 #include "glimpse/image.h"
 #include "glimpse/image_source.h"
@@ -185,6 +186,7 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
     ProviderOptions options;
     options.n_threads = global.n_threads;
     options.quantize = quantize_type(global);
+    options.copy_weights = global.copy_weights;
     options.kv_cache_type = kv_cache_dtype(args.kv_cache);
     options.hub.offline = true;
     auto provider = Provider::load(args.model, options);
@@ -244,17 +246,18 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
 
 // Measures memory read bandwidth: every thread of `pool` reads its share of a bandwidth_mib MiB
 // buffer sequentially, for several passes. Returns the best pass in bytes per second, and all passes.
+// The buffer is allocated like the weights that loading quantizes or repacks (2 MiB huge pages
+// where the kernel gives them), so the bound compares like with like.
 Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
   const std::size_t bytes = static_cast<std::size_t>(args.bandwidth_mib) << 20;
   const std::size_t words = bytes / sizeof(std::uint64_t);
-  std::unique_ptr<std::uint64_t, decltype(&std::free)> buffer(
-      static_cast<std::uint64_t*>(std::aligned_alloc(64, bytes)), &std::free);
+  const WeightBuffer buffer = allocate_weight_buffer(bytes);
   if (!buffer) {
     return make_error(ErrorCode::kOutOfRange, "failed to allocate the " + std::to_string(args.bandwidth_mib) +
                                                   " MiB bandwidth buffer. Pass a smaller --bandwidth-mib");
   }
 
-  std::uint64_t* data = buffer.get();
+  auto* data = reinterpret_cast<std::uint64_t*>(buffer.get());
   const std::int64_t chunk = 1 << 16;  // words per work item: 512 KiB
   const auto n_chunks = static_cast<std::int64_t>((words + chunk - 1) / chunk);
   pool.parallel_for(n_chunks, 1, [&](std::int64_t begin, std::int64_t end) {
@@ -423,6 +426,7 @@ Status run_bench_sections(const BenchArgs& args, const GlobalOptions& global, js
   LoadOptions load_options;
   load_options.n_threads = global.n_threads;
   load_options.quantize = quantize_type(global);
+  load_options.copy_weights = global.copy_weights;
   load_options.kv_cache_type = kv_cache_dtype(args.kv_cache);
   std::unique_ptr<LlavaModel> model;
   GLIMPSE_ASSIGN_OR_RETURN(const Stats load, measure(args.repetitions, [&]() -> Result<double> {

@@ -24,6 +24,7 @@ struct GlobalOptions {
   int n_threads = 0;
   bool verbose = false;
   std::string quantize;  // "", "q8_0" or "q4_0" (checked by the option parser)
+  bool copy_weights = false;
 };
 
 // The block type that --quantize names, or none.

@@ -25,9 +25,16 @@ std::optional<DType> quantize_type(const GlobalOptions& global) {
 }
 
 void print_load_report(const LoadReport& report) {
+  const auto print_copied = [&] {
+    if (report.n_copied > 0) {
+      std::fprintf(stderr, "; copied %d weights (%.1f MB) into huge-page memory", report.n_copied,
+                   static_cast<double>(report.bytes_copied) / 1e6);
+    }
+  };
   if (!report.quantized) {
     std::fprintf(stderr, "glimpse: kernels %s", report.kernels.c_str());
     if (report.n_repacked > 0) std::fprintf(stderr, "; %d weights interleaved for these kernels", report.n_repacked);
+    print_copied();
     std::fprintf(stderr, "\n");
     return;
   }
@@ -39,6 +46,7 @@ void print_load_report(const LoadReport& report) {
                report.seconds);
   if (report.n_kept > 0) std::fprintf(stderr, "; %d kept as stored (width not a multiple of 32)", report.n_kept);
   if (report.n_repacked > 0) std::fprintf(stderr, "; %d interleaved for these kernels", report.n_repacked);
+  print_copied();
   std::fprintf(stderr, "\n");
 }
 
@@ -57,6 +65,10 @@ int main(int argc, char** argv) {
                  "Quantize the language model's linear weights while loading: q8_0 or q4_0 "
                  "(llama.cpp's block formats)")
       ->check(CLI::IsMember({"q8_0", "q4_0"}, CLI::ignore_case));
+  app.add_flag("--copy-weights", global.copy_weights,
+               "Copy the language model's float weights from the file mapping into huge-page memory "
+               "while loading: faster decoding where TLB misses are costly (virtual machines); slower "
+               "loading, and the copy cannot be paged out");
   app.add_flag("-v,--verbose", global.verbose, "Log informational messages to stderr");
   app.parse_complete_callback([&] {
     if (global.verbose) glimpse::set_log_level(glimpse::LogLevel::kInfo);

@@ -75,8 +75,9 @@ Result<std::unique_ptr<LlavaModel>> load_model(const std::string& folder, const 
   LoadOptions options;
   options.n_threads = global.n_threads;
   options.quantize = quantize_type(global);
+  options.copy_weights = global.copy_weights;
   auto model = LlavaModel::load(folder, options);
-  if (model.ok() && options.quantize) print_load_report((*model)->load_report());
+  if (model.ok() && (options.quantize || options.copy_weights)) print_load_report((*model)->load_report());
   return model;
 }
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <new>
+#include <cstring>
 #include <string>
 
 #include "formats/mapped_file.h"
@@ -127,6 +127,33 @@ Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
     view->data = buffer.get();
     owned_.push_back(std::move(buffer));
     ++report.n_repacked;
+  }
+  return {};
+}
+
+Status LlamaModel::copy_float_weights(ThreadPool& pool, LoadReport& report) {
+  for (TensorView* view : linear_weights()) {
+    if (dtype_is_quantized(view->dtype)) continue;
+    const std::size_t bytes = view->nbytes();
+    WeightBuffer buffer = allocate_weight_buffer(bytes);
+    if (!buffer) {
+      return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) +
+                                                    " MiB to copy a weight; free memory or load without copying");
+    }
+    constexpr std::int64_t kChunk = std::int64_t{1} << 20;
+    const auto* source = static_cast<const std::uint8_t*>(view->data);
+    std::uint8_t* target = buffer.get();
+    pool.parallel_for(static_cast<std::int64_t>((bytes + kChunk - 1) / kChunk), 4, [&](std::int64_t begin, std::int64_t end) {
+      const std::size_t first = static_cast<std::size_t>(begin * kChunk);
+      const std::size_t last = std::min(bytes, static_cast<std::size_t>(end * kChunk));
+      std::memcpy(target + first, source + first, last - first);
+    });
+    // A tied lm_head shares the embedding table's pages, which the row lookups keep reading.
+    if (view->data != embed_tokens_.data) MappedFile::drop_pages(view->data, bytes);
+    view->data = buffer.get();
+    owned_.push_back(std::move(buffer));
+    ++report.n_copied;
+    report.bytes_copied += bytes;
   }
   return {};
 }

@@ -43,6 +43,10 @@ class LlamaModel {
   // them in report.n_repacked.
   Status repack_for_kernels(ThreadPool& pool, LoadReport& report);
 
+  // Copies the linear weights of a float type into owned huge-page buffers and drops the mapped
+  // pages (LoadOptions::copy_weights). Counts them in report.n_copied and report.bytes_copied.
+  Status copy_float_weights(ThreadPool& pool, LoadReport& report);
+
   // See LlavaModel::forward. Arguments are validated by the caller.
   std::vector<float> forward(ThreadPool& pool, std::span<const float> embeddings,
                              std::int64_t start_pos, KvCache& cache, LogitsMode mode) const;

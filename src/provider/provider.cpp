@@ -53,6 +53,7 @@ Result<std::unique_ptr<Provider>> Provider::load(const std::string& model, const
   LoadOptions load_options;
   load_options.n_threads = options.n_threads;
   load_options.quantize = options.quantize;
+  load_options.copy_weights = options.copy_weights;
   load_options.kv_cache_type = options.kv_cache_type;
   GLIMPSE_ASSIGN_OR_RETURN(impl->model, LlavaModel::load(folder, load_options));
   GLIMPSE_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::load_from_folder(folder));

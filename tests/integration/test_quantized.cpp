@@ -62,6 +62,23 @@ TEST(QuantizedModel, LoadTimeQuantizationReportsWhatItDid) {
   EXPECT_FALSE(report.kernels.empty());
 }
 
+// Copying the float weights into huge-page memory changes where they live, not the numbers.
+TEST(QuantizedModel, CopiedWeightsGiveIdenticalLogits) {
+  const auto reference = testing::read_json(kFixture / "reference.json");
+  const auto mapped = load(kFixture / "model-f16", std::nullopt);
+  LoadOptions options;
+  options.copy_weights = true;
+  auto loaded = LlavaModel::load((kFixture / "model-f16").string(), options);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+  const auto copied = std::move(loaded).value();
+  const LoadReport& report = copied->load_report();
+  EXPECT_EQ(report.n_copied, 2 * 7 + 1);  // 2 layers of q, k, v, o, gate, up, down, and lm_head
+  EXPECT_GT(report.bytes_copied, 0u);
+  EXPECT_EQ(mapped->load_report().n_copied, 0);
+  const auto& ref_case = reference["cases"][0];
+  EXPECT_EQ(case_logits(*copied, ref_case), case_logits(*mapped, ref_case));
+}
+
 TEST(QuantizedModel, RejectsTypesThatAreNotBlockTypes) {
   LoadOptions options;
   options.quantize = DType::kBF16;
