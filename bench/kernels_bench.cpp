@@ -29,14 +29,14 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
   for (float& v : values) v = dist(rng);
   const glimpse::TensorView source{glimpse::DType::kF32, 2, {out, in, 0, 0}, values.data()};
   std::vector<std::uint8_t> bytes(glimpse::dtype_bytes(dtype, out * in));
-  if (dtype == glimpse::DType::kQ4_0x8 || dtype == glimpse::DType::kQ8_0x16) {
+  if (dtype == glimpse::DType::kQ4_0x16 || dtype == glimpse::DType::kQ8_0x16) {
     // The interleaved layouts that loading makes: quantize to the file type, then repack.
-    const glimpse::DType stored = dtype == glimpse::DType::kQ4_0x8 ? glimpse::DType::kQ4_0 : glimpse::DType::kQ8_0;
+    const glimpse::DType stored = dtype == glimpse::DType::kQ4_0x16 ? glimpse::DType::kQ4_0 : glimpse::DType::kQ8_0;
     std::vector<std::uint8_t> plain(bytes.size());
     glimpse::kernels::quantize_weight(pool(), source, stored, plain.data());
     const glimpse::TensorView view{stored, 2, {out, in, 0, 0}, plain.data()};
     if (stored == glimpse::DType::kQ4_0) {
-      glimpse::kernels::repack_q4_0x8(pool(), view, bytes.data());
+      glimpse::kernels::repack_q4_0x16(pool(), view, bytes.data());
     } else {
       glimpse::kernels::repack_q8_0x16(pool(), view, bytes.data());
     }
@@ -58,7 +58,7 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
 }
 
 // Arguments: rows of x, output features, input features, dtype (glimpse::DType: 0 f32, 1 f16,
-// 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x8, 6 q8_0x16), kernel table (-1 the automatic choice, else
+// 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x16, 6 q8_0x16), kernel table (-1 the automatic choice, else
 // kernels::Isa). The interleaved types need a table that has their kernel (avx512).
 void BM_Linear(benchmark::State& state) {
   const std::int64_t n_rows = state.range(0), out = state.range(1), in = state.range(2);

@@ -24,16 +24,15 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
 // llama.cpp's reference quantizer.
 void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out);
 
-// Whether the kernel table in use multiplies Q4_0 weights faster in the Q4_0x8 layout (8 rows'
-// blocks interleaved), which loading then makes.
-bool prefers_q4_0x8();
+// Whether the kernel table in use multiplies Q4_0 weights faster in the Q4_0x16 layout (the
+// blocks of 16 rows interleaved, k-major), which loading then makes.
+bool prefers_q4_0x16();
 
-// Copies a rank-2 Q4_0 weight whose row count is a multiple of 8 into the Q4_0x8 layout at `out`
-// (the same number of bytes).
-void repack_q4_0x8(ThreadPool& pool, const TensorView& weight, void* out);
+// Copies a rank-2 Q4_0 weight whose row count is a multiple of 16 into the Q4_0x16 layout at
+// `out` (the same number of bytes).
+void repack_q4_0x16(ThreadPool& pool, const TensorView& weight, void* out);
 
-// The same for Q8_0 and the Q8_0x16 layout (16 rows' blocks interleaved, k-major); the row count
-// is a multiple of 16.
+// The same for Q8_0 and the Q8_0x16 layout.
 bool prefers_q8_0x16();
 void repack_q8_0x16(ThreadPool& pool, const TensorView& weight, void* out);
 

@@ -28,17 +28,23 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 blocks are 18 bytes in GGUF files");
 
-// Q4_0 blocks of 8 consecutive rows side by side: the 8 scales, then the 8 rows' 16 bytes of
-// nibbles. A weight of R rows (R a multiple of 8) and nb blocks per row holds R / 8 groups of nb
-// such blocks, group after group, in the same bytes as the Q4_0 weight.
-struct BlockQ4_0x8 {
-  std::uint16_t d[8];
-  std::uint8_t qs[8][kQuantBlock / 2];
+// Q4_0 blocks of 16 consecutive rows, k-major: the 16 scales, then for each run of 4 bytes
+// (g = 0..3) the 16 rows' bytes 4g..4g+3 of their Q4_0 block. Byte t of a run holds values
+// 4g + t (low nibble) and 16 + 4g + t (high nibble), each stored as value + 8. Masking or
+// shifting one 64-byte run gives what vpdpbusd multiplies by 4 activation bytes, one int32 lane
+// per row. A weight of R rows (R a multiple of 16) holds R / 16 groups of nb such blocks, group
+// after group, in the same bytes as the Q4_0 weight.
+struct BlockQ4_0x16 {
+  std::uint16_t d[16];
+  std::uint8_t qs[4][16][4];
 };
-static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "Q4_0x8 groups hold 8 Q4_0 blocks");
+static_assert(sizeof(BlockQ4_0x16) == 16 * sizeof(BlockQ4_0), "Q4_0x16 groups hold 16 Q4_0 blocks");
 
-// Interleaves a Q4_0 weight of `rows` rows (a multiple of 8) and nb blocks per row.
-void repack_q4_0x8(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x8* out);
+// Byte j (0..15) of slot `row`'s Q4_0 block: low nibble value j, high nibble value j + 16.
+inline std::uint8_t q4_0x16_byte(const BlockQ4_0x16& block, int row, int j) { return block.qs[j / 4][row][j % 4]; }
+
+// Interleaves a Q4_0 weight of `rows` rows (a multiple of 16) and nb blocks per row.
+void repack_q4_0x16(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x16* out);
 
 // Q8_0 blocks of 16 consecutive rows, k-major: the 16 scales, then for each run of 4 values
 // (g = 0..7) the 16 rows' 4 values, each stored as value + 128 (0..255). One 64-byte run is

@@ -102,19 +102,20 @@ void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t cou
       dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src.data) + offset / kQuantBlock, count, dst);
       return;
     }
-    case DType::kQ4_0x8: {
-      // Element e of row r sits in group r / 8, block e / 32, slot r % 8.
+    case DType::kQ4_0x16: {
+      // Element e of row r sits in group r / 16, block e / 32, slot r % 16.
       const std::int64_t width = src.dim(src.rank - 1);
       const std::int64_t nb = width / kQuantBlock;
-      const auto* groups = static_cast<const BlockQ4_0x8*>(src.data);
+      const auto* groups = static_cast<const BlockQ4_0x16*>(src.data);
       for (std::int64_t done = 0; done < count; done += kQuantBlock) {
         const std::int64_t element = offset + done;
         const std::int64_t row = element / width;
         const std::int64_t b = (element % width) / kQuantBlock;
-        const BlockQ4_0x8& packed = groups[(row / 8) * nb + b];
+        const BlockQ4_0x16& packed = groups[(row / 16) * nb + b];
+        const int slot = static_cast<int>(row % 16);
         BlockQ4_0 block;
-        block.d = packed.d[row % 8];
-        std::memcpy(block.qs, packed.qs[row % 8], sizeof(block.qs));
+        block.d = packed.d[slot];
+        for (int j = 0; j < kQuantBlock / 2; ++j) block.qs[j] = q4_0x16_byte(packed, slot, j);
         dequantize_row_q4_0(&block, kQuantBlock, dst + done);
       }
       return;

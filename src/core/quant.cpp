@@ -67,14 +67,14 @@ void dequantize_row_q4_0(const BlockQ4_0* blocks, std::int64_t n, float* out) {
   }
 }
 
-void repack_q4_0x8(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x8* out) {
-  for (std::int64_t group = 0; group < rows / 8; ++group) {
+void repack_q4_0x16(const BlockQ4_0* in, std::int64_t rows, std::int64_t nb, BlockQ4_0x16* out) {
+  for (std::int64_t group = 0; group < rows / 16; ++group) {
     for (std::int64_t b = 0; b < nb; ++b) {
-      BlockQ4_0x8& packed = out[group * nb + b];
-      for (int r = 0; r < 8; ++r) {
-        const BlockQ4_0& block = in[(group * 8 + r) * nb + b];
+      BlockQ4_0x16& packed = out[group * nb + b];
+      for (int r = 0; r < 16; ++r) {
+        const BlockQ4_0& block = in[(group * 16 + r) * nb + b];
         packed.d[r] = block.d;
-        std::memcpy(packed.qs[r], block.qs, sizeof(block.qs));
+        for (int g = 0; g < 4; ++g) std::memcpy(packed.qs[g][r], block.qs + 4 * g, 4);
       }
     }
   }

@@ -162,7 +162,7 @@ Status apply_quantized_metadata(SafetensorsHeader& header, const std::string& so
     }
     std::optional<DType> dtype;
     for (const DTypeInfo& info : kDTypeTable) {
-      // Only the block types of files; Q4_0x8 is an in-memory layout.
+      // Only the block types of files; Q4_0x16 and Q8_0x16 are in-memory layouts.
       if ((info.dtype == DType::kQ8_0 || info.dtype == DType::kQ4_0) && info.name == dtype_it->get<std::string>()) {
         dtype = info.dtype;
       }

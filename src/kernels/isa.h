@@ -44,13 +44,13 @@ struct IsaKernels {
                       std::int64_t m, float* y, std::int64_t ldy);
   void (*matmul_q4_0)(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy);
-  // Q4_0 weights repacked 8 rows at a time (BlockQ4_0x8; rows a multiple of 8). It is null in
+  // Q4_0 weights repacked 16 rows at a time (BlockQ4_0x16; rows a multiple of 16). It is null in
   // tables that do not gain from the layout. Loading repacks only when the table in use has it,
   // and linear() falls back to the portable one when another table was forced later.
-  void (*matmul_q4_0x8)(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+  void (*matmul_q4_0x16)(const BlockQ4_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                         std::int64_t m, float* y, std::int64_t ldy);
   // Q8_0 weights repacked 16 rows at a time (BlockQ8_0x16; rows a multiple of 16), on the same
-  // terms as matmul_q4_0x8.
+  // terms as matmul_q4_0x16.
   void (*matmul_q8_0x16)(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                          std::int64_t m, float* y, std::int64_t ldy);
 

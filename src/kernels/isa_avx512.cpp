@@ -1,7 +1,9 @@
 // The AVX-512 table (F, BW, VL, DQ, VNNI). Prefill-shaped calls multiply float weights as packed
-// 64-wide panels and quantized weights in tiles of 4 activation rows, with two Q8_0 blocks per
-// vpdpbusd or Q4_0 rows interleaved 8 at a time. Decode-shaped calls read one weight row (or one
-// group of 8 interleaved Q4_0 rows) after another, so each thread streams memory sequentially.
+// 64-wide panels and quantized weights as k-major int8 panels, where one vpdpbusd takes 4 values
+// of 16 rows. Q8_0 and Q4_0 weights are repacked into that form at load (Q8_0x16, Q4_0x16); the
+// plain layouts are packed per call, or for a few activation rows multiplied two blocks per
+// vpdpbusd. Decode-shaped calls read one weight row or one group of 16 interleaved rows after
+// another, so each thread streams memory sequentially.
 // CMake compiles this file alone with these target flags.
 #include <immintrin.h>
 
@@ -443,16 +445,6 @@ struct Q4Reader {
   }
 };
 
-struct Q4x8Reader {
-  const BlockQ4_0x8* w;
-  std::int64_t nb;
-  __m256i read(std::int64_t r, std::int64_t b, std::uint16_t& d) const {
-    const BlockQ4_0x8& group = w[(r / 8) * nb + b];
-    d = group.d[r % 8];
-    return offset_nibbles(group.qs[r % 8]);
-  }
-};
-
 // Weight rows [first, first + rows) with rows <= kQPanelWidth into `panel`; rows past `rows`
 // get zero scales, so their outputs are zero and never stored.
 template <typename Reader>
@@ -476,11 +468,12 @@ void pack_qpanel(const Reader& reader, std::int64_t first, std::int64_t rows, st
 }
 
 // Where the k-major kernel finds its weights: for block b, the 64 bytes of vector v (16 rows)
-// for values 4g..4g+3, and the 16 float scales of vector v.
+// for values 4g..4g+3 as value + kOffset, and the 16 float scales of vector v.
 struct PackedPanel {
+  static constexpr int kOffset = 128;
   const std::uint8_t* panel;
-  const std::uint8_t* run(std::int64_t b, int g, int v) const {
-    return panel + b * kQPanelBlockBytes + (g * kQPanelWidth + 16 * v) * 4;
+  __m512i load(std::int64_t b, int g, int v) const {
+    return _mm512_load_si512(panel + b * kQPanelBlockBytes + (g * kQPanelWidth + 16 * v) * 4);
   }
   __m512 scales(std::int64_t b, int v) const {
     return _mm512_load_ps(reinterpret_cast<const float*>(panel + b * kQPanelBlockBytes + kQuantBlock * kQPanelWidth) +
@@ -488,11 +481,27 @@ struct PackedPanel {
   }
 };
 
-// Q8_0x16 groups: vector v is group v, which starts nb blocks after group v - 1.
+// Q8_0x16 and Q4_0x16 groups: vector v is group v, which starts nb blocks after group v - 1.
 struct Q8x16Groups {
+  static constexpr int kOffset = 128;
   const BlockQ8_0x16* w;
   std::int64_t nb;
-  const std::uint8_t* run(std::int64_t b, int g, int v) const { return w[v * nb + b].qs[g][0]; }
+  __m512i load(std::int64_t b, int g, int v) const { return _mm512_loadu_si512(w[v * nb + b].qs[g][0]); }
+  __m512 scales(std::int64_t b, int v) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[v * nb + b].d)));
+  }
+};
+
+// Runs g = 0..3 are the low nibbles of the 4 stored runs and g = 4..7 their high nibbles.
+struct Q4x16Groups {
+  static constexpr int kOffset = 8;
+  const BlockQ4_0x16* w;
+  std::int64_t nb;
+  __m512i load(std::int64_t b, int g, int v) const {
+    const __m512i raw = _mm512_loadu_si512(w[v * nb + b].qs[g & 3][0]);
+    const __m512i low_mask = _mm512_set1_epi8(0x0f);
+    return g < 4 ? _mm512_and_si512(raw, low_mask) : _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_mask);
+  }
   __m512 scales(std::int64_t b, int v) const {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[v * nb + b].d)));
   }
@@ -509,12 +518,12 @@ void kmajor_kernel(const Source& source, const QuantizedRows& x, std::int64_t x_
   for (std::int64_t b = 0; b < nb; ++b) {
     __m512i sums[MR][V];
     for (int i = 0; i < MR; ++i) {
-      const __m512i start = _mm512_set1_epi32(-128 * x.sum[(x_row + i) * nb + b]);
+      const __m512i start = _mm512_set1_epi32(-Source::kOffset * x.sum[(x_row + i) * nb + b]);
       for (int v = 0; v < V; ++v) sums[i][v] = start;
     }
     for (int g = 0; g < 8; ++g) {
       __m512i wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(source.run(b, g, v));
+      for (int v = 0; v < V; ++v) wv[v] = source.load(b, g, v);
       for (int i = 0; i < MR; ++i) {
         std::int32_t quad;
         std::memcpy(&quad, x.q + (x_row + i) * n + b * kQuantBlock + 4 * g, 4);
@@ -589,108 +598,36 @@ void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
   for (; i < m; ++i) quant_decode_512<kQ4>(w, rows, n, x, i, y + i * ldy);
 }
 
-// ---- Q4_0 with 8 rows interleaved ----------------------------------------------------------
-
-// MR activation rows by G groups of 8 weight rows, one block per step. A 512-bit load contains
-// the nibbles of 4 rows (16 bytes each), so each 128-bit lane is one row: the activations are
-// broadcast to all four lanes, and each row's sum ends up in its lane's four int32s. The 8 scales
-// of a group convert in one instruction.
-template <int MR, int G>
-void q4x8_tile_512(const BlockQ4_0x8* w, std::int64_t nb, const QuantizedRows& x, std::int64_t x_row, float* y,
-                   std::int64_t ldy) {
-  const std::int64_t n = nb * kQuantBlock;
-  const __m512i low_mask = _mm512_set1_epi8(0x0f);
-  const __m512i eights = _mm512_set1_epi8(8);
-  const __m512i zero = _mm512_setzero_si512();
-  const __m512i first_half = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  const __m512i second_half = _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
-  __m512 acc[MR][G][2];
-  for (int i = 0; i < MR; ++i)
-    for (int g = 0; g < G; ++g) acc[i][g][0] = acc[i][g][1] = _mm512_setzero_ps();
-  for (std::int64_t b = 0; b < nb; ++b) {
-    __m512i lo[G][2], hi[G][2];
-    __m256 wd[G];
-    for (int g = 0; g < G; ++g) {
-      const BlockQ4_0x8& block = w[g * nb + b];
-      for (int h = 0; h < 2; ++h) {
-        const __m512i raw = _mm512_loadu_si512(block.qs[4 * h]);
-        lo[g][h] = _mm512_and_si512(raw, low_mask);
-        hi[g][h] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_mask);
-      }
-      wd[g] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.d)));
-    }
-    for (int i = 0; i < MR; ++i) {
-      const std::int8_t* xq = x.q + (x_row + i) * n + b * kQuantBlock;
-      const __m512i x_lo = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
-      const __m512i x_hi = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
-      // 8 * (the activations under each lane), taken off for the nibbles' offset of 8.
-      const __m512i offset =
-          _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eights, x_lo), eights, x_hi));
-      const __m256 xd = _mm256_set1_ps(x.d[(x_row + i) * nb + b]);
-      for (int g = 0; g < G; ++g) {
-        const __m512 scales = _mm512_castps256_ps512(_mm256_mul_ps(wd[g], xd));
-        for (int h = 0; h < 2; ++h) {
-          const __m512i sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(offset, lo[g][h], x_lo), hi[g][h], x_hi);
-          const __m512 spread = _mm512_permutexvar_ps(h == 0 ? first_half : second_half, scales);
-          acc[i][g][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), spread, acc[i][g][h]);
-        }
-      }
-    }
-  }
-  // Each 128-bit lane contains one row's four partial sums.
-  const __m512i lane_starts = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  for (int i = 0; i < MR; ++i) {
-    for (int g = 0; g < G; ++g) {
-      for (int h = 0; h < 2; ++h) {
-        __m512 v = acc[i][g][h];
-        v = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-        v = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-        const __m128 rows4 = _mm512_castps512_ps128(_mm512_permutexvar_ps(lane_starts, v));
-        _mm_storeu_ps(y + i * ldy + g * 8 + h * 4, rows4);
-      }
-    }
-  }
-}
-
-void matmul_q4_0x8_512(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
-                       std::int64_t m, float* y, std::int64_t ldy) {
-  const std::int64_t nb = n / kQuantBlock;
-  const std::int64_t groups = rows / 8;
-  if (m >= kQPanelMinRows) {
-    qpanel_matmul(Q4x8Reader{w, nb}, rows, x, m, y, ldy);
-    return;
-  }
-  std::int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    std::int64_t g = 0;
-    for (; g + 2 <= groups; g += 2) q4x8_tile_512<4, 2>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
-    for (; g < groups; ++g) q4x8_tile_512<4, 1>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
-  }
-  for (; i < m; ++i) {
-    // One group at a time: a single sequential stream per thread.
-    for (std::int64_t g = 0; g < groups; ++g) q4x8_tile_512<1, 1>(w + g * nb, nb, x, i, y + i * ldy + g * 8, ldy);
-  }
-}
-
-// Q8_0x16 needs no packing: two groups (32 rows) per call for several x rows; one group at a
-// time, one sequential stream per thread, for a single x row.
-void matmul_q8_0x16_512(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
-                        std::int64_t m, float* y, std::int64_t ldy) {
+// The x16 layouts need no packing: two groups (32 rows) per call for several x rows; one group
+// at a time, one sequential stream per thread, for a single x row.
+template <typename Groups, typename Block>
+void x16_matmul(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t m, float* y,
+                std::int64_t ldy) {
   const std::int64_t nb = n / kQuantBlock;
   const std::int64_t groups = rows / 16;
   std::int64_t i = 0;
   for (; i + kQPanelRows <= m; i += kQPanelRows) {
     std::int64_t g = 0;
     for (; g + 2 <= groups; g += 2) {
-      kmajor_kernel<kQPanelRows, 2>(Q8x16Groups{w + g * nb, nb}, x, i, nb, 32, y + i * ldy + g * 16, ldy);
+      kmajor_kernel<kQPanelRows, 2>(Groups{w + g * nb, nb}, x, i, nb, 32, y + i * ldy + g * 16, ldy);
     }
-    if (g < groups) kmajor_kernel<kQPanelRows, 1>(Q8x16Groups{w + g * nb, nb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
+    if (g < groups) kmajor_kernel<kQPanelRows, 1>(Groups{w + g * nb, nb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
   }
   for (; i < m; ++i) {
     for (std::int64_t g = 0; g < groups; ++g) {
-      kmajor_kernel<1, 1>(Q8x16Groups{w + g * nb, nb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
+      kmajor_kernel<1, 1>(Groups{w + g * nb, nb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
     }
   }
+}
+
+void matmul_q8_0x16_512(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  x16_matmul<Q8x16Groups>(w, rows, n, x, m, y, ldy);
+}
+
+void matmul_q4_0x16_512(const BlockQ4_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  x16_matmul<Q4x16Groups>(w, rows, n, x, m, y, ldy);
 }
 
 void matmul_q8_0_512(const BlockQ8_0* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
@@ -704,7 +641,7 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 
 constexpr IsaKernels kAvx512 = {
     Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
-    matmul_q4_0_512, matmul_q4_0x8_512, matmul_q8_0x16_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
+    matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
 };
 
 }  // namespace

@@ -97,19 +97,21 @@ void matmul_q4_0(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, const Qu
   }
 }
 
-void matmul_q4_0x8(const BlockQ4_0x8* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
-                   std::int64_t m, float* y, std::int64_t ldy) {
+void matmul_q4_0x16(const BlockQ4_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                    std::int64_t m, float* y, std::int64_t ldy) {
   const std::int64_t nb = n / kQuantBlock;
   for (std::int64_t i = 0; i < m; ++i) {
     const std::int8_t* xq = x.q + i * n;
     const float* xd = x.d + i * nb;
     const std::int32_t* xsum = x.sum + i * nb;
     for (std::int64_t r = 0; r < rows; ++r) {
-      const BlockQ4_0x8* group = w + (r / 8) * nb;
-      const int slot = static_cast<int>(r % 8);
+      const BlockQ4_0x16* group = w + (r / 16) * nb;
+      const int slot = static_cast<int>(r % 16);
       float total = 0.0f;
       for (std::int64_t b = 0; b < nb; ++b) {
-        const std::int32_t isum = q4_block_dot(group[b].qs[slot], xq + b * kQuantBlock, xsum[b]);
+        std::uint8_t qs[kQuantBlock / 2];
+        for (int j = 0; j < kQuantBlock / 2; ++j) qs[j] = q4_0x16_byte(group[b], slot, j);
+        const std::int32_t isum = q4_block_dot(qs, xq + b * kQuantBlock, xsum[b]);
         total += f16_to_f32(group[b].d[slot]) * xd[b] * static_cast<float>(isum);
       }
       y[i * ldy + r] = total;
@@ -165,7 +167,7 @@ void bf16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
 
 constexpr IsaKernels kPortable = {
     Isa::kPortable, "portable",    matmul_f32,   matmul_f16,     matmul_bf16,     matmul_q8_0,
-    matmul_q4_0,    matmul_q4_0x8, matmul_q8_0x16, quantize_row, f16_to_f32_row, bf16_to_f32_row,
+    matmul_q4_0,    matmul_q4_0x16, matmul_q8_0x16, quantize_row, f16_to_f32_row, bf16_to_f32_row,
 };
 
 }  // namespace

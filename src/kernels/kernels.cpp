@@ -109,10 +109,10 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
         case DType::kQ4_0:
           isa.matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w), rows, in, acts, n_rows, y_block, out);
           break;
-        case DType::kQ4_0x8: {
+        case DType::kQ4_0x16: {
           // Weights repacked for one table stay readable when another is forced later.
-          const auto matmul = isa.matmul_q4_0x8 != nullptr ? isa.matmul_q4_0x8 : portable_kernels()->matmul_q4_0x8;
-          matmul(reinterpret_cast<const BlockQ4_0x8*>(w), rows, in, acts, n_rows, y_block, out);
+          const auto matmul = isa.matmul_q4_0x16 != nullptr ? isa.matmul_q4_0x16 : portable_kernels()->matmul_q4_0x16;
+          matmul(reinterpret_cast<const BlockQ4_0x16*>(w), rows, in, acts, n_rows, y_block, out);
           break;
         }
         case DType::kQ8_0x16: {
@@ -132,16 +132,16 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
   }
 }
 
-bool prefers_q4_0x8() { return active_kernels().matmul_q4_0x8 != nullptr && active_kernels().isa != Isa::kPortable; }
+bool prefers_q4_0x16() { return active_kernels().matmul_q4_0x16 != nullptr && active_kernels().isa != Isa::kPortable; }
 
 bool prefers_q8_0x16() { return active_kernels().matmul_q8_0x16 != nullptr && active_kernels().isa != Isa::kPortable; }
 
-void repack_q4_0x8(ThreadPool& pool, const TensorView& weight, void* out) {
+void repack_q4_0x16(ThreadPool& pool, const TensorView& weight, void* out) {
   const std::int64_t nb = weight.dim(1) / kQuantBlock;
   const auto* in = static_cast<const BlockQ4_0*>(weight.data);
-  auto* packed = static_cast<BlockQ4_0x8*>(out);
-  pool.parallel_for(weight.dim(0) / 8, 16, [&](std::int64_t begin, std::int64_t end) {
-    glimpse::repack_q4_0x8(in + begin * 8 * nb, (end - begin) * 8, nb, packed + begin * nb);
+  auto* packed = static_cast<BlockQ4_0x16*>(out);
+  pool.parallel_for(weight.dim(0) / 16, 8, [&](std::int64_t begin, std::int64_t end) {
+    glimpse::repack_q4_0x16(in + begin * 16 * nb, (end - begin) * 16, nb, packed + begin * nb);
   });
 }
 

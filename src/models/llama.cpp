@@ -93,13 +93,13 @@ std::vector<TensorView*> LlamaModel::linear_weights() {
 }
 
 Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
-  const bool q4 = kernels::prefers_q4_0x8();
+  const bool q4 = kernels::prefers_q4_0x16();
   const bool q8 = kernels::prefers_q8_0x16();
   for (TensorView* view : linear_weights()) {
     if (view->rank != 2) continue;
     DType target;
-    if (q4 && view->dtype == DType::kQ4_0 && view->dim(0) % 8 == 0) {
-      target = DType::kQ4_0x8;
+    if (q4 && view->dtype == DType::kQ4_0 && view->dim(0) % 16 == 0) {
+      target = DType::kQ4_0x16;
     } else if (q8 && view->dtype == DType::kQ8_0 && view->dim(0) % 16 == 0) {
       target = DType::kQ8_0x16;
     } else {
@@ -111,8 +111,8 @@ Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
       return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) + " MiB to repack a " +
                                                     std::string(dtype_name(view->dtype)) + " weight; free memory");
     }
-    if (target == DType::kQ4_0x8) {
-      kernels::repack_q4_0x8(pool, *view, buffer.get());
+    if (target == DType::kQ4_0x16) {
+      kernels::repack_q4_0x16(pool, *view, buffer.get());
     } else {
       kernels::repack_q8_0x16(pool, *view, buffer.get());
     }

@@ -38,8 +38,8 @@ class LlamaModel {
   Status quantize(ThreadPool& pool, DType type, LoadReport& report);
 
   // Moves the linear weights that the kernel table in use multiplies faster in an interleaved
-  // layout into owned copies in that layout, freeing or dropping the old bytes: Q4_0 with a row
-  // count that is a multiple of 8 into Q4_0x8, Q8_0 with a multiple of 16 into Q8_0x16. Counts
+  // layout into owned copies in that layout, freeing or dropping the old bytes: Q4_0 and Q8_0
+  // with a row count that is a multiple of 16 into Q4_0x16 and Q8_0x16. Counts
   // them in report.n_repacked.
   Status repack_for_kernels(ThreadPool& pool, LoadReport& report);
 

@@ -302,18 +302,18 @@ TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
   }
 }
 
-// Q4_0 weights interleaved 8 rows at a time decode to the same values and multiply to the same
-// results as the plain layout, in every table that has the kernel.
+// Q4_0 weights interleaved 16 rows at a time (k-major) decode to the same values and multiply to
+// the same results as the plain layout, in every table.
 TEST(KernelTables, InterleavedQ4MatchesScalarReference) {
-  for (const auto [m, rows, n] : {std::tuple{1, 8, 32}, {1, 24, 96}, {3, 16, 64}, {4, 8, 160}, {6, 32, 256}, {9, 40, 64},
-                                      {13, 72, 96}, {8, 8, 32}}) {
+  for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 16, 64}, {4, 32, 160}, {6, 32, 256}, {9, 48, 64},
+                                      {13, 80, 96}, {7, 16, 32}}) {
     const TypedWeight plain = make_typed_weight(DType::kQ4_0, rows, n, 500u + static_cast<std::uint32_t>(rows * n));
     const std::int64_t nb = n / 32;
     std::vector<std::uint8_t> packed(plain.bytes.size());
-    repack_q4_0x8(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), rows, nb,
-                  reinterpret_cast<BlockQ4_0x8*>(packed.data()));
+    repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), rows, nb,
+                   reinterpret_cast<BlockQ4_0x16*>(packed.data()));
     std::vector<float> decoded(static_cast<std::size_t>(rows * n));
-    const TensorView view{DType::kQ4_0x8, 2, {rows, n, 0, 0}, packed.data()};
+    const TensorView view{DType::kQ4_0x16, 2, {rows, n, 0, 0}, packed.data()};
     convert_to_f32(view, 0, rows * n, decoded.data());
     ASSERT_EQ(decoded, plain.decoded) << "rows=" << rows << " n=" << n;
     // A range that starts inside the weight decodes the same values too.
@@ -333,11 +333,11 @@ TEST(KernelTables, InterleavedQ4MatchesScalarReference) {
     const kernels::QuantizedRows acts{q.data(), d.data(), sum.data()};
     int checked = 0;
     for (const IsaKernels* table : runnable_tables()) {
-      if (table->matmul_q4_0x8 == nullptr) continue;
+      if (table->matmul_q4_0x16 == nullptr) continue;
       std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
-      table->matmul_q4_0x8(reinterpret_cast<const BlockQ4_0x8*>(packed.data()), rows, n, acts, m, y.data(), rows);
+      table->matmul_q4_0x16(reinterpret_cast<const BlockQ4_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
       expect_matmul_close(y, x_used, plain, m, rows, n,
-                          std::string(table->name) + " Q4_0x8 m=" + std::to_string(m) + " rows=" + std::to_string(rows));
+                          std::string(table->name) + " Q4_0x16 m=" + std::to_string(m) + " rows=" + std::to_string(rows));
       ++checked;
     }
     EXPECT_GE(checked, 1);
