@@ -131,6 +131,14 @@ Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
   return {};
 }
 
+void LlamaModel::advise_huge_pages() {
+  for (TensorView* view : linear_weights()) {
+    // The embedding table's rows are read one at a time; a tied lm_head shares its pages.
+    if (dtype_is_quantized(view->dtype) || view->data == embed_tokens_.data) continue;
+    MappedFile::advise_huge_pages(view->data, view->nbytes());
+  }
+}
+
 Status LlamaModel::copy_float_weights(ThreadPool& pool, LoadReport& report) {
   for (TensorView* view : linear_weights()) {
     if (dtype_is_quantized(view->dtype)) continue;

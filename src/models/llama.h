@@ -47,6 +47,10 @@ class LlamaModel {
   // pages (LoadOptions::copy_weights). Counts them in report.n_copied and report.bytes_copied.
   Status copy_float_weights(ThreadPool& pool, LoadReport& report);
 
+  // Advises huge pages (MappedFile::advise_huge_pages) for the mapped linear weights of a float
+  // type, before anything reads them.
+  void advise_huge_pages();
+
   // See LlavaModel::forward. Arguments are validated by the caller.
   std::vector<float> forward(ThreadPool& pool, std::span<const float> embeddings,
                              std::int64_t start_pos, KvCache& cache, LogitsMode mode) const;

@@ -127,7 +127,11 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
     impl->report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   GLIMPSE_RETURN_IF_ERROR(impl->language->repack_for_kernels(*impl->pool, impl->report));
-  if (options.copy_weights) GLIMPSE_RETURN_IF_ERROR(impl->language->copy_float_weights(*impl->pool, impl->report));
+  if (options.copy_weights) {
+    GLIMPSE_RETURN_IF_ERROR(impl->language->copy_float_weights(*impl->pool, impl->report));
+  } else {
+    impl->language->advise_huge_pages();
+  }
 
   log_message(LogLevel::kInfo, "loaded " + folder + ": " +
                                    std::to_string(impl->files.total_bytes() >> 20) + " MiB mapped, " +
