@@ -29,7 +29,7 @@ struct BlockQ4_0 {
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 blocks are 18 bytes in GGUF files");
 
 // Q4_0 blocks of 16 consecutive rows, k-major: the 16 scales, then for each run of 4 bytes
-// (g = 0..3) the 16 rows' bytes 4g..4g+3 of their Q4_0 block. Byte t of a run holds values
+// (g = 0..3) the 16 rows' bytes 4g..4g+3 of their Q4_0 block. Byte t of a run contains values
 // 4g + t (low nibble) and 16 + 4g + t (high nibble), each stored as value + 8. Masking or
 // shifting one 64-byte run gives what vpdpbusd multiplies by 4 activation bytes, one int32 lane
 // per row. A weight of R rows (R a multiple of 16) holds R / 16 groups of nb such blocks, group

@@ -14,11 +14,12 @@ struct FreeDeleter {
 };
 using WeightBuffer = std::unique_ptr<std::uint8_t, FreeDeleter>;
 
-// `bytes` of uninitialised memory aligned to 2 MiB and offered to the kernel for transparent
-// huge pages (madvise MADV_HUGEPAGE, which Debian's default "madvise" mode needs), so a
-// sequential read takes one TLB entry per 2 MiB instead of one per 4 KiB. Under a hypervisor a
-// TLB miss walks two page tables, and on this project's test VM the same read ran about 8 %
-// faster on average with huge pages. Null when the memory is not available.
+// Allocates `bytes` of uninitialised memory aligned to 2 MiB and offered to the kernel for
+// transparent huge pages (madvise MADV_HUGEPAGE, which Debian's default "madvise" mode needs).
+// A sequential read then takes one TLB entry per 2 MiB instead of one per 4 KiB. Under a
+// hypervisor a TLB miss walks two page tables. On the 2-core benchmark VM, 1 GiB read about 8 %
+// faster on average with huge pages (three pairs of runs). Returns null when the memory is not
+// available.
 WeightBuffer allocate_weight_buffer(std::size_t bytes);
 
 }  // namespace glimpse

@@ -10,10 +10,10 @@
 // float32 once per job. When there are fewer jobs than threads, as in a decode step, each job's
 // rows are also split into ranges whose partial states are merged at the end.
 //
-// Jobs of many queries over at most kMatrixMaxRows rows (the vision tower's 577 positions, or a
-// prompt of up to that length) skip the tiles: the scores of all their queries and rows are one
-// matrix product, the softmax runs over whole rows, and a second product with the transposed
-// values gives the outputs. Both products use the GEMM of the kernel table in use, which runs
+// Jobs of many queries over at most kMatrixMaxRows rows skip the tiles. That covers the vision
+// tower's 577 positions and prompts of up to that length. The scores of all the job's queries
+// and rows are one matrix product, the softmax runs over whole rows, and a second product with
+// the transposed values gives the outputs. Both products use the GEMM of the kernel table in use, which runs
 // near the FMA peak where the per-query dot products of the tile loop do not.
 //
 // The AVX2/FMA/F16C path of the tile loop is chosen at compile time, with a portable fallback.
@@ -494,7 +494,8 @@ void attention(ThreadPool& pool, const float* q, const KvLayout& kv, const Atten
   };
 
   if (n_splits == 1) {
-    const bool matrix = max_rows > 0 && max_rows <= kMatrixMaxRows && std::min(shape.n_tokens, block_tokens) * group >= kMatrixMinQueries;
+    const std::int64_t job_queries = std::min(shape.n_tokens, block_tokens) * group;
+    const bool matrix = max_rows > 0 && max_rows <= kMatrixMaxRows && job_queries >= kMatrixMinQueries;
     pool.parallel_for(n_jobs, 1, [&](std::int64_t begin, std::int64_t end) {
       thread_local Scratch scratch;
       for (std::int64_t index = begin; index < end; ++index) {

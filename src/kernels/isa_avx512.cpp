@@ -1,8 +1,8 @@
 // The AVX-512 table (F, BW, VL, DQ, VNNI). Prefill-shaped calls multiply float weights as packed
 // 64-wide panels and quantized weights as k-major int8 panels, where one vpdpbusd takes 4 values
-// of 16 rows. Q8_0 and Q4_0 weights are repacked into that form at load (Q8_0x16, Q4_0x16); the
-// plain layouts are packed per call, or for a few activation rows multiplied two blocks per
-// vpdpbusd. Decode-shaped calls read one weight row or one group of 16 interleaved rows after
+// of 16 rows. Q8_0 and Q4_0 weights are repacked into that form at load (Q8_0x16, Q4_0x16).
+// Weights in the plain layouts are packed per call, or multiplied two blocks per vpdpbusd when
+// there are only a few activation rows. Decode-shaped calls read one weight row or one group of 16 interleaved rows after
 // another, so each thread streams memory sequentially.
 // CMake compiles this file alone with these target flags.
 #include <immintrin.h>
@@ -399,7 +399,7 @@ void quant_decode_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
 // ---- int8 panels: prefill-shaped products with quantized weights ---------------------------
 
 // Prefill multiplies many activation rows by the same weights, so each kQPanelWidth weight rows
-// are unpacked once into a k-major panel of bytes, where one 512-bit load holds 4 consecutive
+// are unpacked once into a k-major panel of bytes, where one 512-bit load contains 4 consecutive
 // values of 16 rows. A broadcast of 4 activation bytes then feeds one vpdpbusd per vector, and
 // every int32 lane accumulates one output over a 32-value block before the block's scales are
 // applied in float. vpdpbusd multiplies unsigned by signed bytes: the panel holds w + 128 (Q8_0
@@ -467,8 +467,8 @@ void pack_qpanel(const Reader& reader, std::int64_t first, std::int64_t rows, st
   }
 }
 
-// Where the k-major kernel finds its weights: for block b, the 64 bytes of vector v (16 rows)
-// for values 4g..4g+3 as value + kOffset, and the 16 float scales of vector v.
+// Weight sources of the k-major kernel. Each gives, for block b, the 64 bytes of vector v (16
+// rows) for values 4g..4g+3 as value + kOffset, and the 16 float scales of vector v.
 struct PackedPanel {
   static constexpr int kOffset = 128;
   const std::uint8_t* panel;
@@ -598,8 +598,8 @@ void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const Q
   for (; i < m; ++i) quant_decode_512<kQ4>(w, rows, n, x, i, y + i * ldy);
 }
 
-// The x16 layouts need no packing: two groups (32 rows) per call for several x rows; one group
-// at a time, one sequential stream per thread, for a single x row.
+// The x16 layouts need no packing. Several x rows take two groups (32 rows) per call. A single
+// x row takes one group at a time, so that each thread reads one sequential stream.
 template <typename Groups, typename Block>
 void x16_matmul(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t m, float* y,
                 std::int64_t ldy) {

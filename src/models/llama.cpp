@@ -151,7 +151,8 @@ Status LlamaModel::copy_float_weights(ThreadPool& pool, LoadReport& report) {
     constexpr std::int64_t kChunk = std::int64_t{1} << 20;
     const auto* source = static_cast<const std::uint8_t*>(view->data);
     std::uint8_t* target = buffer.get();
-    pool.parallel_for(static_cast<std::int64_t>((bytes + kChunk - 1) / kChunk), 4, [&](std::int64_t begin, std::int64_t end) {
+    const auto n_chunks = static_cast<std::int64_t>((bytes + kChunk - 1) / kChunk);
+    pool.parallel_for(n_chunks, 4, [&](std::int64_t begin, std::int64_t end) {
       const std::size_t first = static_cast<std::size_t>(begin * kChunk);
       const std::size_t last = std::min(bytes, static_cast<std::size_t>(end * kChunk));
       std::memcpy(target + first, source + first, last - first);
