@@ -13,8 +13,8 @@
 // Jobs of many queries over at most kMatrixMaxRows rows skip the tiles. That covers the vision
 // tower's 577 positions and prompts of up to that length. The scores of all the job's queries
 // and rows are one matrix product, the softmax runs over whole rows, and a second product with
-// the transposed values gives the outputs. Both products use the GEMM of the kernel table in use, which runs
-// near the FMA peak where the per-query dot products of the tile loop do not.
+// the transposed values gives the outputs. Both products use the GEMM of the kernel table in
+// use, which runs near the FMA peak where the per-query dot products of the tile loop do not.
 //
 // The AVX2/FMA/F16C path of the tile loop is chosen at compile time, with a portable fallback.
 #include <algorithm>
