@@ -31,8 +31,8 @@ struct LoadOptions {
   std::optional<DType> quantize;
   // Copy the language model's linear weights that stay in a float type (F32, F16, BF16) out of
   // the file mapping into 2 MiB huge-page memory, dropping the mapped pages. Decoding reads every
-  // such weight once per token; from huge pages it needs far fewer TLB entries, which pays where
-  // TLB misses are costly, as under a hypervisor. Loading takes longer, and the copy is
+  // such weight once per token, and from huge pages it needs far fewer TLB entries. That pays
+  // where TLB misses are costly, as under a hypervisor. Loading takes longer, and the copy is
   // anonymous memory that the kernel cannot page out and read back from the file.
   bool copy_weights = false;
   // Element type of the caches from new_kv_cache: kF32, or kF16 (IEEE half) for half the memory

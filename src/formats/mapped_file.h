@@ -31,9 +31,9 @@ class MappedFile {
   static void drop_pages(const void* data, std::size_t size);
 
   // Asks the kernel (madvise MADV_HUGEPAGE) to read the whole 2 MiB pages inside [data, data +
-  // size) of a mapping into 2 MiB page-cache folios and map them as such, so that reading them
-  // takes one TLB entry per 2 MiB. It acts only on pages not yet in the page cache, and the
-  // kernel may ignore it. For weights that every decode step reads from end to end.
+  // size) of a mapping into 2 MiB page-cache folios and to map them whole. Reading them then
+  // takes one TLB entry per 2 MiB. The advice affects only pages not yet in the page cache, and
+  // the kernel may ignore it. For weights that every decode step reads from end to end.
   static void advise_huge_pages(const void* data, std::size_t size);
 
  private:

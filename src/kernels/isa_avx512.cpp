@@ -445,8 +445,8 @@ struct Q4Reader {
   }
 };
 
-// Weight rows [first, first + rows) with rows <= kQPanelWidth into `panel`; rows past `rows`
-// get zero scales, so their outputs are zero and never stored.
+// Packs weight rows [first, first + rows), rows <= kQPanelWidth, into `panel`. Rows past `rows`
+// get zero scales, so their outputs are zero, and the kernel does not store them.
 template <typename Reader>
 void pack_qpanel(const Reader& reader, std::int64_t first, std::int64_t rows, std::uint8_t* panel) {
   for (std::int64_t b = 0; b < reader.nb; ++b) {

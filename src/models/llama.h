@@ -38,9 +38,9 @@ class LlamaModel {
   Status quantize(ThreadPool& pool, DType type, LoadReport& report);
 
   // Moves the linear weights that the kernel table in use multiplies faster in an interleaved
-  // layout into owned copies in that layout, freeing or dropping the old bytes: Q4_0 and Q8_0
-  // with a row count that is a multiple of 16 into Q4_0x16 and Q8_0x16. Counts
-  // them in report.n_repacked.
+  // layout into owned copies in that layout, and frees or drops the old bytes. Q4_0 and Q8_0
+  // weights whose row count is a multiple of 16 become Q4_0x16 and Q8_0x16. Counts them in
+  // report.n_repacked.
   Status repack_for_kernels(ThreadPool& pool, LoadReport& report);
 
   // Copies the linear weights of a float type into owned huge-page buffers and drops the mapped

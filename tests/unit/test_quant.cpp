@@ -302,85 +302,69 @@ TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
   }
 }
 
-// Q4_0 weights interleaved 16 rows at a time (k-major) decode to the same values and multiply to
-// the same results as the plain layout, in every table.
+// Repacks a random `stored` weight (Q4_0 or Q8_0) into its x16 layout and checks that it decodes
+// to the same values and multiplies to the same results as the plain layout, in every table.
+// `seed` seeds the weight and `seed + 100` the activations.
+void check_interleaved(DType stored, std::int64_t m, std::int64_t rows, std::int64_t n, std::uint32_t seed) {
+  const bool q4 = stored == DType::kQ4_0;
+  const DType packed_type = q4 ? DType::kQ4_0x16 : DType::kQ8_0x16;
+  const std::string what = std::string(dtype_name(packed_type)) + " m=" + std::to_string(m) + " rows=" + std::to_string(rows);
+  const TypedWeight plain = make_typed_weight(stored, rows, n, seed + static_cast<std::uint32_t>(rows * n));
+  const std::int64_t nb = n / 32;
+  std::vector<std::uint8_t> packed(plain.bytes.size());
+  if (q4) {
+    repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), rows, nb,
+                   reinterpret_cast<BlockQ4_0x16*>(packed.data()));
+  } else {
+    repack_q8_0x16(reinterpret_cast<const BlockQ8_0*>(plain.bytes.data()), rows, nb,
+                   reinterpret_cast<BlockQ8_0x16*>(packed.data()));
+  }
+
+  std::vector<float> decoded(static_cast<std::size_t>(rows * n));
+  const TensorView view{packed_type, 2, {rows, n, 0, 0}, packed.data()};
+  convert_to_f32(view, 0, rows * n, decoded.data());
+  ASSERT_EQ(decoded, plain.decoded) << what << " n=" << n;
+  // A range that starts inside the weight decodes the same values too.
+  std::vector<float> tail(static_cast<std::size_t>(n));
+  convert_to_f32(view, (rows - 1) * n, n, tail.data());
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), plain.decoded.end() - n)) << what;
+
+  std::vector<float> x = random_values(static_cast<std::size_t>(m * n), seed + 100u + static_cast<std::uint32_t>(m), 3.0f);
+  std::vector<std::int8_t> q(x.size());
+  std::vector<float> d(static_cast<std::size_t>(m * nb));
+  std::vector<std::int32_t> sum(d.size());
+  for (std::int64_t i = 0; i < m; ++i) {
+    kernels::portable_kernels()->quantize_row(x.data() + i * n, n, q.data() + i * n, d.data() + i * nb, sum.data() + i * nb);
+  }
+  std::vector<double> x_used(x.size());
+  for (std::size_t k = 0; k < x.size(); ++k) x_used[k] = static_cast<double>(q[k]) * d[k / 32];
+  const kernels::QuantizedRows acts{q.data(), d.data(), sum.data()};
+  int checked = 0;
+  for (const IsaKernels* table : runnable_tables()) {
+    std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
+    if (q4) {
+      if (table->matmul_q4_0x16 == nullptr) continue;
+      table->matmul_q4_0x16(reinterpret_cast<const BlockQ4_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
+    } else {
+      if (table->matmul_q8_0x16 == nullptr) continue;
+      table->matmul_q8_0x16(reinterpret_cast<const BlockQ8_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
+    }
+    expect_matmul_close(y, x_used, plain, m, rows, n, std::string(table->name) + " " + what);
+    ++checked;
+  }
+  EXPECT_GE(checked, 1) << what;
+}
+
 TEST(KernelTables, InterleavedQ4MatchesScalarReference) {
   for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 16, 64}, {4, 32, 160}, {6, 32, 256}, {9, 48, 64},
                                       {13, 80, 96}, {7, 16, 32}}) {
-    const TypedWeight plain = make_typed_weight(DType::kQ4_0, rows, n, 500u + static_cast<std::uint32_t>(rows * n));
-    const std::int64_t nb = n / 32;
-    std::vector<std::uint8_t> packed(plain.bytes.size());
-    repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), rows, nb,
-                   reinterpret_cast<BlockQ4_0x16*>(packed.data()));
-    std::vector<float> decoded(static_cast<std::size_t>(rows * n));
-    const TensorView view{DType::kQ4_0x16, 2, {rows, n, 0, 0}, packed.data()};
-    convert_to_f32(view, 0, rows * n, decoded.data());
-    ASSERT_EQ(decoded, plain.decoded) << "rows=" << rows << " n=" << n;
-    // A range that starts inside the weight decodes the same values too.
-    std::vector<float> tail(static_cast<std::size_t>(n));
-    convert_to_f32(view, (rows - 1) * n, n, tail.data());
-    EXPECT_TRUE(std::equal(tail.begin(), tail.end(), plain.decoded.end() - n));
-
-    std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 600u + static_cast<std::uint32_t>(m), 3.0f);
-    std::vector<std::int8_t> q(x.size());
-    std::vector<float> d(static_cast<std::size_t>(m * nb));
-    std::vector<std::int32_t> sum(d.size());
-    for (std::int64_t i = 0; i < m; ++i) {
-      kernels::portable_kernels()->quantize_row(x.data() + i * n, n, q.data() + i * n, d.data() + i * nb, sum.data() + i * nb);
-    }
-    std::vector<double> x_used(x.size());
-    for (std::size_t k = 0; k < x.size(); ++k) x_used[k] = static_cast<double>(q[k]) * d[k / 32];
-    const kernels::QuantizedRows acts{q.data(), d.data(), sum.data()};
-    int checked = 0;
-    for (const IsaKernels* table : runnable_tables()) {
-      if (table->matmul_q4_0x16 == nullptr) continue;
-      std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
-      table->matmul_q4_0x16(reinterpret_cast<const BlockQ4_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
-      expect_matmul_close(y, x_used, plain, m, rows, n,
-                          std::string(table->name) + " Q4_0x16 m=" + std::to_string(m) + " rows=" + std::to_string(rows));
-      ++checked;
-    }
-    EXPECT_GE(checked, 1);
+    check_interleaved(DType::kQ4_0, m, rows, n, 500u);
   }
 }
 
-// Q8_0 weights interleaved 16 rows at a time (k-major, values offset by 128) decode to the same
-// values and multiply to the same results as the plain layout, in every table.
 TEST(KernelTables, InterleavedQ8MatchesScalarReference) {
   for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 32, 64}, {6, 16, 160}, {7, 48, 256}, {13, 64, 64}}) {
-    const TypedWeight plain = make_typed_weight(DType::kQ8_0, rows, n, 700u + static_cast<std::uint32_t>(rows * n));
-    const std::int64_t nb = n / 32;
-    std::vector<std::uint8_t> packed(plain.bytes.size());
-    repack_q8_0x16(reinterpret_cast<const BlockQ8_0*>(plain.bytes.data()), rows, nb,
-                   reinterpret_cast<BlockQ8_0x16*>(packed.data()));
-    std::vector<float> decoded(static_cast<std::size_t>(rows * n));
-    const TensorView view{DType::kQ8_0x16, 2, {rows, n, 0, 0}, packed.data()};
-    convert_to_f32(view, 0, rows * n, decoded.data());
-    ASSERT_EQ(decoded, plain.decoded) << "rows=" << rows << " n=" << n;
-    std::vector<float> tail(static_cast<std::size_t>(n));
-    convert_to_f32(view, (rows - 1) * n, n, tail.data());
-    EXPECT_TRUE(std::equal(tail.begin(), tail.end(), plain.decoded.end() - n));
-
-    std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 800u + static_cast<std::uint32_t>(m), 3.0f);
-    std::vector<std::int8_t> q(x.size());
-    std::vector<float> d(static_cast<std::size_t>(m * nb));
-    std::vector<std::int32_t> sum(d.size());
-    for (std::int64_t i = 0; i < m; ++i) {
-      kernels::portable_kernels()->quantize_row(x.data() + i * n, n, q.data() + i * n, d.data() + i * nb, sum.data() + i * nb);
-    }
-    std::vector<double> x_used(x.size());
-    for (std::size_t k = 0; k < x.size(); ++k) x_used[k] = static_cast<double>(q[k]) * d[k / 32];
-    const kernels::QuantizedRows acts{q.data(), d.data(), sum.data()};
-    int checked = 0;
-    for (const IsaKernels* table : runnable_tables()) {
-      if (table->matmul_q8_0x16 == nullptr) continue;
-      std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
-      table->matmul_q8_0x16(reinterpret_cast<const BlockQ8_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
-      expect_matmul_close(y, x_used, plain, m, rows, n,
-                          std::string(table->name) + " Q8_0x16 m=" + std::to_string(m) + " rows=" + std::to_string(rows));
-      ++checked;
-    }
-    EXPECT_GE(checked, 1);
+    check_interleaved(DType::kQ8_0, m, rows, n, 700u);
   }
 }
 
