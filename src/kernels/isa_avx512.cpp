@@ -409,7 +409,8 @@ constexpr int kQPanelVectors = 2;
 constexpr std::int64_t kQPanelWidth = 16 * kQPanelVectors;
 // Per block: 8 groups of [kQPanelWidth rows][4 bytes], then kQPanelWidth float weight scales.
 constexpr std::int64_t kQPanelBlockBytes = kQuantBlock * kQPanelWidth + kQPanelWidth * 4;
-// Activation rows per kernel call, and the fewest rows for which packing pays.
+// Activation rows per kernel call, and the fewest rows for which the plain layouts are packed.
+// NOTE: 8 is a guess, not tuned; fewer rows use the two-blocks-per-vpdpbusd tiles.
 constexpr int kQPanelRows = 6;
 constexpr std::int64_t kQPanelMinRows = 8;
 
@@ -507,7 +508,8 @@ struct Q4x16Groups {
   }
 };
 
-// MR activation rows times V vectors of 16 weight rows; `rows` (<= 16 V) outputs are stored.
+// Multiplies MR activation rows by V vectors of 16 weight rows and stores `rows` (<= 16 V)
+// outputs per activation row.
 template <int MR, int V, typename Source>
 void kmajor_kernel(const Source& source, const QuantizedRows& x, std::int64_t x_row, std::int64_t nb,
                    std::int64_t rows, float* y, std::int64_t ldy) {
