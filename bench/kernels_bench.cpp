@@ -1,5 +1,5 @@
 // Throughput of the kernels that dominate a LLaVA forward pass, at LLaVA-1.5-7B's shapes:
-// linear layers with f16, bf16, q8_0 and q4_0 weights (one row for decode, many rows for
+// linear layers with f16, bf16, q8_0, q4_0, q4_K and q6_K weights (one row for decode, many rows for
 // prefill), under the automatic kernel table and forced ones, and attention over a long cache
 // (f32 and f16 caches, and TinyLlama's grouped-query shape). Counters report GFLOP/s and, for
 // one-row linear, weight GB/s.
@@ -58,7 +58,7 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
 }
 
 // Arguments: rows of x, output features, input features, dtype (glimpse::DType: 0 f32, 1 f16,
-// 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x16, 6 q8_0x16), kernel table (-1 the automatic choice, else
+// 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x16, 6 q8_0x16, 7 q4_K, 8 q6_K), kernel table (-1 the automatic choice, else
 // kernels::Isa). The interleaved types need a table that has their kernel (avx512).
 void BM_Linear(benchmark::State& state) {
   const std::int64_t n_rows = state.range(0), out = state.range(1), in = state.range(2);
@@ -83,14 +83,14 @@ void BM_Linear(benchmark::State& state) {
                                                      benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Linear)
-    ->ArgsProduct({{1}, {4096, 11008}, {4096}, {1, 2, 3, 4, 5, 6}, {-1}})
+    ->ArgsProduct({{1}, {4096, 11008}, {4096}, {1, 2, 3, 4, 5, 6, 7, 8}, {-1}})
     ->ArgsProduct({{64}, {4096, 11008}, {4096}, {1, 2, 3, 4}, {-1}})
     ->ArgsProduct({{1, 64}, {4096}, {4096}, {1, 3, 4}, {0, 1}})
     // TinyLlama-1.1B's decode shapes: attention (2048 and 256 rows), MLP, and down projection.
     ->ArgsProduct({{1}, {2048, 256, 5632}, {2048}, {1, 3, 4}, {-1}})
     ->ArgsProduct({{1}, {2048}, {5632}, {1, 3, 4}, {-1}})
     // A prefill of the LLaVA prompt (600 positions) at the 7B attention shape.
-    ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6}, {-1}})
+    ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6, 7, 8}, {-1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -805,6 +805,26 @@ VARIANTS = [
               "layer 1 of 3.",
     ),
     Variant(
+        name="wide256_f16",
+        seed=505,
+        storage_dtype="F16",
+        new_names=False,
+        n_shards=1,
+        n_images=1,
+        config=full_config(
+            vision={"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 2,
+                    "image_size": 48, "patch_size": 16, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
+            text={"vocab_size": 384, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+                  "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
+                  "rope_theta": 10000.0, "tie_word_embeddings": False},
+            top={"image_token_index": 382, "projector_hidden_act": "gelu", "vision_feature_layer": -2,
+                 "vision_feature_select_strategy": "default", "image_seq_length": 9},
+            storage_dtype="F16"),
+        notes="Every language-model linear weight has rows of 256 or 512 values, whole super-blocks of "
+              "llama.cpp's Q4_K and Q6_K, so quantizing at load time converts all of them; the tests "
+              "measure how far each block type moves the logits from this float64 reference.",
+    ),
+    Variant(
         name="sparse_defaults",
         seed=404,
         storage_dtype="F32",

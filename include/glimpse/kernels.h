@@ -1,7 +1,7 @@
 // Numeric kernels that the models call. Activations are float32, row-major; weights are read in
-// their stored dtype (f32, f16, bf16, or the Q8_0 and Q4_0 block types) without a widened copy
-// of the whole tensor. The matmul inner loops come from a table chosen at run time for the CPU:
-// AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code (src/kernels/isa.h).
+// their stored dtype (f32, f16, bf16, or the Q8_0, Q4_0, Q4_K and Q6_K block types) without a
+// widened copy of the whole tensor. The matmul inner loops come from a table chosen at run time
+// for the CPU: AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code (src/kernels/isa.h).
 #pragma once
 
 #include <cstdint>
@@ -13,15 +13,18 @@
 namespace glimpse::kernels {
 
 // y[n_rows, out] = x[n_rows, in] @ weight[out, in]^T (+ bias[out] when bias is not null).
-// `weight` must be rank 2; `bias` may be any dtype and has `out` elements. With Q8_0 or Q4_0
-// weights, each row of x is first quantized to 8 bits per block of 32 (as llama.cpp does) and
-// the products are int8 dot products.
+// `weight` must be rank 2; `bias` may be any dtype and has `out` elements. With block-type
+// weights, each row of x is first quantized to 8 bits per block of 32 (as llama.cpp does for
+// Q8_0 and Q4_0) and the products are int8 dot products. For Q4_K and Q6_K llama.cpp uses one
+// activation scale per 256 values; the blocks of 32 here are finer, so the products differ from
+// its by rounding.
 void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
             const TensorView* bias, float* y);
 
-// Quantizes every row of `weight` (last dimension a multiple of 32) into `type` (Q8_0 or Q4_0)
-// at `out`, which has room for dtype_bytes(type, weight.numel()) bytes. The bytes are those of
-// llama.cpp's reference quantizer.
+// Quantizes every row of `weight` (last dimension a multiple of the block size of `type`: 32 for
+// Q8_0 and Q4_0, 256 for Q4_K and Q6_K) into `type` at `out`, which has room for
+// dtype_bytes(type, weight.numel()) bytes. The bytes are those of llama.cpp's reference
+// quantizer.
 void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, void* out);
 
 // Whether the kernel table in use multiplies Q4_0 weights faster in the Q4_0x16 layout (the

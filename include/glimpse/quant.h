@@ -1,10 +1,13 @@
-// llama.cpp's Q8_0 and Q4_0 block formats, byte for byte, and their plain scalar quantizers.
+// llama.cpp's Q8_0, Q4_0, Q4_K and Q6_K block formats, byte for byte, and their plain scalar
+// quantizers.
 //
 // Q8_0: 32 values share an f16 scale d; value j is d * qs[j] with qs in [-127, 127].
 // Q4_0: 32 values share an f16 scale d; byte j of qs stores value j in its low nibble and value
 // j + 16 in its high nibble, each decoding to d * (nibble - 8).
-// The quantizers follow ggml's reference functions (quantize_row_q8_0_ref, quantize_row_q4_0_ref),
-// so a tensor quantized here has the same bytes as the same tensor quantized by llama-quantize.
+// Q4_K and Q6_K group 256 values into a super-block (below).
+// The quantizers follow ggml's reference functions (quantize_row_q8_0_ref, quantize_row_q4_0_ref,
+// quantize_row_q4_K_ref, quantize_row_q6_K_ref), so a tensor quantized here has the same bytes as
+// the same tensor quantized by llama-quantize without an importance matrix.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +30,55 @@ struct BlockQ4_0 {
   std::uint8_t qs[kQuantBlock / 2];
 };
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 blocks are 18 bytes in GGUF files");
+
+inline constexpr std::int64_t kSuperBlock = 256;
+
+// Q4_K: 8 sub-blocks of 32 values, each with a 6-bit scale and a 6-bit min, both scaled by the
+// super-block's f16 d and dmin: value = d * sc * q - dmin * m with q in 0..15. `scales` packs the
+// 16 six-bit numbers (q4_k_scale_min). qs holds the super-block in 4 runs of 32 bytes: byte l of
+// run p stores value 64p + l in its low nibble and value 64p + 32 + l in its high nibble.
+struct BlockQ4_K {
+  std::uint16_t d;     // f16 bits
+  std::uint16_t dmin;  // f16 bits
+  std::uint8_t scales[12];
+  std::uint8_t qs[kSuperBlock / 2];
+};
+static_assert(sizeof(BlockQ4_K) == 144, "Q4_K blocks are 144 bytes in GGUF files");
+
+// Sub-block j's (0..7) scale and min from a Q4_K block's packed scales.
+inline void q4_k_scale_min(const std::uint8_t* scales, int j, int& scale, int& min) {
+  if (j < 4) {
+    scale = scales[j] & 63;
+    min = scales[j + 4] & 63;
+  } else {
+    scale = (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4);
+    min = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+  }
+}
+
+// Q6_K: 16 sub-blocks of 16 values, each with a signed 8-bit scale, times the super-block's f16
+// d: value = d * scales[v / 16] * (q - 32) with q in 0..63. The low 4 bits of q sit in ql, the
+// high 2 in qh (q6_k_value has the exact places).
+struct BlockQ6_K {
+  std::uint8_t ql[kSuperBlock / 2];
+  std::uint8_t qh[kSuperBlock / 4];
+  std::int8_t scales[kSuperBlock / 16];
+  std::uint16_t d;  // f16 bits
+};
+static_assert(sizeof(BlockQ6_K) == 210, "Q6_K blocks are 210 bytes in GGUF files");
+
+// The 6-bit q (0..63) of value v (0..255) of a Q6_K block. The block has two halves of 128
+// values; in a half, quarter t's value l (0..31) keeps its low bits in ql byte l + 32 * (t % 2)
+// (low nibble for t < 2, high for t >= 2) and its high bits in bits 2t, 2t+1 of qh byte l.
+inline int q6_k_value(const BlockQ6_K& block, int v) {
+  const int half = v / 128;
+  const int t = (v % 128) / 32;
+  const int l = v % 32;
+  const std::uint8_t low = block.ql[64 * half + l + 32 * (t % 2)];
+  const int low_bits = t < 2 ? (low & 0x0f) : (low >> 4);
+  const int high_bits = (block.qh[32 * half + l] >> (2 * t)) & 3;
+  return low_bits | (high_bits << 4);
+}
 
 // Q4_0 blocks of 16 consecutive rows, k-major: the 16 scales, then for each run of 4 bytes
 // (g = 0..3) the 16 rows' bytes 4g..4g+3 of their Q4_0 block. Byte t of a run contains values
@@ -65,19 +117,27 @@ inline std::int8_t q8_0x16_value(const BlockQ8_0x16& block, int row, int j) {
   return static_cast<std::int8_t>(block.qs[j / 4][row][j % 4] - 128);
 }
 
-// Quantizes x[n] (n a multiple of 32) into n / 32 blocks at `out`.
+// Quantizes x[n] (n a multiple of 32, or of 256 for the K types) into blocks at `out`.
 void quantize_row_q8_0(const float* x, std::int64_t n, BlockQ8_0* out);
 void quantize_row_q4_0(const float* x, std::int64_t n, BlockQ4_0* out);
+void quantize_row_q4_K(const float* x, std::int64_t n, BlockQ4_K* out);
+void quantize_row_q6_K(const float* x, std::int64_t n, BlockQ6_K* out);
 
-// Decodes n elements (a multiple of 32) of blocks into floats.
+// Decodes n elements (a multiple of the block size) of blocks into floats.
 void dequantize_row_q8_0(const BlockQ8_0* blocks, std::int64_t n, float* out);
 void dequantize_row_q4_0(const BlockQ4_0* blocks, std::int64_t n, float* out);
+void dequantize_row_q4_K(const BlockQ4_K* blocks, std::int64_t n, float* out);
+void dequantize_row_q6_K(const BlockQ6_K* blocks, std::int64_t n, float* out);
 
-// Quantizes one row of `n` floats into `dtype` (Q8_0 or Q4_0) at `out`, which has
+// Quantizes one row of `n` floats into `dtype` (Q8_0, Q4_0, Q4_K or Q6_K) at `out`, which has
 // dtype_bytes(dtype, n) bytes.
 void quantize_row(DType dtype, const float* x, std::int64_t n, void* out);
 
-// Parses "q8_0" or "q4_0" (any case); anything else gives an empty result.
+// Whether `dtype` is a block type that files store and `glimpse quantize` writes (Q8_0, Q4_0,
+// Q4_K, Q6_K), as opposed to the in-memory layouts.
+bool is_file_quant_type(DType dtype);
+
+// Parses "q8_0", "q4_0", "q4_k" or "q6_k" (any case); anything else returns false.
 bool parse_quant_type(std::string_view text, DType& dtype);
 
 }  // namespace glimpse

@@ -23,7 +23,7 @@ inline constexpr int kExitBadInput = 3;  // a model, image, text or value that g
 struct GlobalOptions {
   int n_threads = 0;
   bool verbose = false;
-  std::string quantize;  // "", "q8_0" or "q4_0" (checked by the option parser)
+  std::string quantize;  // "", "q8_0", "q4_0", "q4_k" or "q6_k" (checked by the option parser)
   bool copy_weights = false;
 };
 

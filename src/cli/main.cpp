@@ -62,9 +62,9 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", global.n_threads, "Worker threads; 0 uses one per hardware thread")
       ->default_val(0);
   app.add_option("--quantize", global.quantize,
-                 "Quantize the language model's linear weights while loading: q8_0 or q4_0 "
-                 "(llama.cpp's block formats)")
-      ->check(CLI::IsMember({"q8_0", "q4_0"}, CLI::ignore_case));
+                 "Quantize the language model's linear weights while loading: q8_0, q4_0, q4_k or "
+                 "q6_k (llama.cpp's block formats; the K types take minutes for 7B weights)")
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}, CLI::ignore_case));
   app.add_flag("--copy-weights", global.copy_weights,
                "Copy the language model's float weights from the file mapping into huge-page memory "
                "while loading: faster decoding where TLB misses are costly (virtual machines); slower "

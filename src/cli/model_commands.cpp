@@ -97,7 +97,7 @@ struct QuantizeArgs {
 
 int run_quantize(const QuantizeArgs& args, const GlobalOptions& global) {
   DType type = DType::kQ8_0;
-  parse_quant_type(args.type, type);  // the option parser accepted only q8_0 and q4_0
+  parse_quant_type(args.type, type);  // the option parser accepted only the four block types
   ThreadPool pool(global.n_threads);
   QuantizeFolderReport summary;
   const auto start = std::chrono::steady_clock::now();
@@ -168,13 +168,13 @@ void add_model_commands(CLI::App& app, const GlobalOptions& global, int& exit_co
 
   auto quantize_args = std::make_shared<QuantizeArgs>();
   auto* quantize = app.add_subcommand(
-      "quantize", "Write a copy of a model folder with the language model's linear weights in Q8_0 or Q4_0");
+      "quantize", "Write a copy of a model folder with the language model's linear weights in Q8_0, Q4_0, Q4_K or Q6_K");
   quantize->add_option("model,-m,--model", quantize_args->model_dir, "Model folder to read")->required();
   quantize->add_option("-o,--output", quantize_args->output_dir, "New folder to write; must not exist or be empty")
       ->required();
-  quantize->add_option("--type", quantize_args->type, "Block type: q8_0 or q4_0 (llama.cpp's layouts)")
+  quantize->add_option("--type", quantize_args->type, "Block type: q8_0, q4_0, q4_k or q6_k (llama.cpp's layouts)")
       ->required()
-      ->check(CLI::IsMember({"q8_0", "q4_0"}, CLI::ignore_case));
+      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k"}, CLI::ignore_case));
   quantize->callback([quantize_args, &global, &exit_code] { exit_code = run_quantize(*quantize_args, global); });
 }
 

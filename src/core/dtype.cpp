@@ -102,6 +102,14 @@ void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t cou
       dequantize_row_q4_0(static_cast<const BlockQ4_0*>(src.data) + offset / kQuantBlock, count, dst);
       return;
     }
+    case DType::kQ4_K: {
+      dequantize_row_q4_K(static_cast<const BlockQ4_K*>(src.data) + offset / kSuperBlock, count, dst);
+      return;
+    }
+    case DType::kQ6_K: {
+      dequantize_row_q6_K(static_cast<const BlockQ6_K*>(src.data) + offset / kSuperBlock, count, dst);
+      return;
+    }
     case DType::kQ4_0x16: {
       // Element e of row r sits in group r / 16, block e / 32, slot r % 16.
       const std::int64_t width = src.dim(src.rank - 1);

@@ -7,6 +7,7 @@
 
 #include "formats/json_fields.h"
 #include "formats/mapped_file.h"
+#include "glimpse/quant.h"
 
 namespace glimpse {
 namespace {
@@ -163,13 +164,13 @@ Status apply_quantized_metadata(SafetensorsHeader& header, const std::string& so
     std::optional<DType> dtype;
     for (const DTypeInfo& info : kDTypeTable) {
       // Only the block types of files; Q4_0x16 and Q8_0x16 are in-memory layouts.
-      if ((info.dtype == DType::kQ8_0 || info.dtype == DType::kQ4_0) && info.name == dtype_it->get<std::string>()) {
+      if (is_file_quant_type(info.dtype) && info.name == dtype_it->get<std::string>()) {
         dtype = info.dtype;
       }
     }
     if (!dtype) {
       return format_error(source, what + " has block type '" + dtype_it->dump().substr(0, 40) +
-                                      "'; glimpse reads Q8_0 and Q4_0");
+                                      "'; glimpse reads Q8_0, Q4_0, Q4_K and Q6_K");
     }
     if (entry.dtype_name != "U8" || entry.shape.size() != 1) {
       return format_error(source, what + " must be stored as a one-dimensional U8 array");
@@ -304,7 +305,7 @@ Result<TensorView> SafetensorsFile::view(const SafetensorsEntry& entry) const {
   if (!entry.dtype.has_value()) {
     return make_error(ErrorCode::kUnsupported,
                       where + " has dtype " + entry.dtype_name +
-                          "; glimpse computes with F32, F16 and BF16 weights, and Q8_0 and Q4_0 "
+                          "; glimpse computes with F32, F16 and BF16 weights, and Q8_0, Q4_0, Q4_K and Q6_K "
                           "ones written by `glimpse quantize`. Convert the checkpoint to one of those.");
   }
   if (entry.shape.size() > static_cast<std::size_t>(kMaxRank)) {

@@ -17,7 +17,7 @@ namespace glimpse::kernels {
 
 enum class Isa : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 
-// Activation rows quantized for int8 dot products with Q8_0 and Q4_0 weights. Per block of 32
+// Activation rows quantized for int8 dot products with Q8_0, Q4_0, Q4_K and Q6_K weights. Per block of 32
 // values: d = max|x| / 127, q = round-half-even(x * (1 / d)), sum = the sum of the 32 q values
 // (Q4_0's nibbles carry an offset of 8, so its dot product subtracts 8 * sum).
 struct QuantizedRows {
@@ -53,6 +53,13 @@ struct IsaKernels {
   // terms as matmul_q4_0x16.
   void (*matmul_q8_0x16)(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                          std::int64_t m, float* y, std::int64_t ldy);
+  // Q4_K and Q6_K weights against the same 32-value activation blocks; n is a multiple of 256.
+  // Each Q4_K sub-block lines up with one activation block; a Q6_K activation block spans two
+  // of its 16-value sub-blocks.
+  void (*matmul_q4_K)(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                      std::int64_t m, float* y, std::int64_t ldy);
+  void (*matmul_q6_K)(const BlockQ6_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                      std::int64_t m, float* y, std::int64_t ldy);
 
   // One activation row of n floats (n a multiple of 32) into q[n], d[n/32], sum[n/32].
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum);

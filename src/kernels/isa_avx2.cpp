@@ -1,6 +1,8 @@
 // The AVX2 + FMA + F16C table; CMake compiles this file alone with those target flags.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "kernels/isa.h"
 
 namespace glimpse::kernels {
@@ -12,7 +14,8 @@ namespace {
 
 constexpr IsaKernels kAvx2 = {
     Isa::kAvx2,      "avx2",          matmul_f32_x86,   matmul_f16_x86, matmul_bf16_x86, matmul_q8_0_x86,
-    matmul_q4_0_x86, nullptr,         nullptr,          quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
+    matmul_q4_0_x86, nullptr,         nullptr,          matmul_q4_K_x86, matmul_q6_K_x86, quantize_row_x86,
+    f16_to_f32_x86,  bf16_to_f32_x86,
 };
 
 }  // namespace

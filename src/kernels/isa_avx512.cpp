@@ -579,6 +579,227 @@ void qpanel_matmul(const Reader& reader, std::int64_t rows, const QuantizedRows&
   }
 }
 
+// ---- Q4_K and Q6_K panels ---------------------------------------------------------------------
+// The same k-major int8 panels for the super-block types, one 32-value activation block at a
+// time. Each block carries two float arrays of kQPanelWidth: for Q4_K the scales d * sc and
+// the mins dmin * m (a value is scale * q - min); for Q6_K the scales d * sc of its first and
+// second 16 values. Q4_K's bytes are its levels 0..15, the unsigned operand of vpdpbusd. Q6_K's
+// are its signed values q - 32, so the activations become the unsigned operand as x + 128; the
+// two int32 arrays that follow hold -128 times each row's sum of values over each half, which
+// cancels that offset.
+constexpr std::int64_t kKPanelBlockBytes = kQuantBlock * kQPanelWidth + 4 * kQPanelWidth * 4;
+
+// Stores the 32 levels of one weight row's activation block into column `r` of a panel block.
+inline void put_column(std::uint8_t* bytes, std::int64_t r, __m256i levels) {
+  alignas(32) std::uint32_t quads[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(quads), levels);
+  auto* column = reinterpret_cast<std::uint32_t*>(bytes) + r;
+  for (int g = 0; g < 8; ++g) column[g * kQPanelWidth] = quads[g];
+}
+
+// Array `which` (0, 1: float scales or mins; 2, 3: Q6_K's int32 offsets) of a panel block.
+inline float* panel_floats(std::uint8_t* bytes, int which) {
+  return reinterpret_cast<float*>(bytes + kQuantBlock * kQPanelWidth) + which * kQPanelWidth;
+}
+inline std::int32_t* panel_offsets(std::uint8_t* bytes, int half) {
+  return reinterpret_cast<std::int32_t*>(bytes + kQuantBlock * kQPanelWidth) + (2 + half) * kQPanelWidth;
+}
+
+// Packs rows [first, first + rows) of a Q4_K weight with nsb super-blocks per row. Rows past
+// `rows` get zero scales and mins, so their outputs are zero.
+void pack_q4_k_panel(const BlockQ4_K* w, std::int64_t nsb, std::int64_t first, std::int64_t rows, std::uint8_t* panel) {
+  const __m256i low_mask = _mm256_set1_epi8(0x0f);
+  for (std::int64_t r = 0; r < kQPanelWidth; ++r) {
+    for (std::int64_t sb = 0; sb < nsb; ++sb) {
+      std::uint8_t* first_block = panel + sb * 8 * kKPanelBlockBytes;
+      if (r >= rows) {
+        for (int j = 0; j < 8; ++j) {
+          panel_floats(first_block + j * kKPanelBlockBytes, 0)[r] = 0.0f;
+          panel_floats(first_block + j * kKPanelBlockBytes, 1)[r] = 0.0f;
+        }
+        continue;
+      }
+      const BlockQ4_K& block = w[(first + r) * nsb + sb];
+      const float d = half_to_float(block.d);
+      const float dmin = half_to_float(block.dmin);
+      for (int p = 0; p < 4; ++p) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs + 32 * p));
+        put_column(first_block + (2 * p) * kKPanelBlockBytes, r, _mm256_and_si256(raw, low_mask));
+        put_column(first_block + (2 * p + 1) * kKPanelBlockBytes, r,
+                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_mask));
+      }
+      for (int j = 0; j < 8; ++j) {
+        int sc = 0;
+        int mn = 0;
+        q4_k_scale_min(block.scales, j, sc, mn);
+        panel_floats(first_block + j * kKPanelBlockBytes, 0)[r] = d * static_cast<float>(sc);
+        panel_floats(first_block + j * kKPanelBlockBytes, 1)[r] = dmin * static_cast<float>(mn);
+      }
+    }
+  }
+}
+
+// The same for Q6_K: activation block t of a super-block is quarter t % 4 of half t / 4.
+void pack_q6_k_panel(const BlockQ6_K* w, std::int64_t nsb, std::int64_t first, std::int64_t rows, std::uint8_t* panel) {
+  for (std::int64_t r = 0; r < kQPanelWidth; ++r) {
+    for (std::int64_t sb = 0; sb < nsb; ++sb) {
+      std::uint8_t* first_block = panel + sb * 8 * kKPanelBlockBytes;
+      if (r >= rows) {
+        for (int t = 0; t < 8; ++t) {
+          panel_floats(first_block + t * kKPanelBlockBytes, 0)[r] = 0.0f;
+          panel_floats(first_block + t * kKPanelBlockBytes, 1)[r] = 0.0f;
+          panel_offsets(first_block + t * kKPanelBlockBytes, 0)[r] = 0;
+          panel_offsets(first_block + t * kKPanelBlockBytes, 1)[r] = 0;
+        }
+        continue;
+      }
+      const BlockQ6_K& block = w[(first + r) * nsb + sb];
+      const float d = half_to_float(block.d);
+      for (int half = 0; half < 2; ++half) {
+        __m256i levels[4];
+        q6_k_levels(block, half, levels);
+        for (int t = 0; t < 4; ++t) {
+          std::uint8_t* bytes = first_block + (4 * half + t) * kKPanelBlockBytes;
+          const __m256i values = _mm256_sub_epi8(levels[t], _mm256_set1_epi8(32));
+          put_column(bytes, r, values);
+          // Sums of each 16 values: widen to 16 bits and add in pairs.
+          alignas(32) std::int32_t pairs[8];
+          const __m256i wide_low = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(values));
+          const __m256i wide_high = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(values, 1));
+          const __m256i ones = _mm256_set1_epi16(1);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pairs),
+                             _mm256_hadd_epi32(_mm256_madd_epi16(wide_low, ones), _mm256_madd_epi16(wide_high, ones)));
+          // pairs: [low 0-1, low 2-3, high 0-1, high 2-3 | low 4-5, low 6-7, high 4-5, high 6-7] in
+          // units of 4 values, i.e. values 0-15 sit in pairs 0, 1, 4, 5 and 16-31 in 2, 3, 6, 7.
+          panel_offsets(bytes, 0)[r] = -128 * (pairs[0] + pairs[1] + pairs[4] + pairs[5]);
+          panel_offsets(bytes, 1)[r] = -128 * (pairs[2] + pairs[3] + pairs[6] + pairs[7]);
+        }
+      }
+      for (int t = 0; t < 8; ++t) {
+        panel_floats(first_block + t * kKPanelBlockBytes, 0)[r] = d * static_cast<float>(block.scales[2 * t]);
+        panel_floats(first_block + t * kKPanelBlockBytes, 1)[r] = d * static_cast<float>(block.scales[2 * t + 1]);
+      }
+    }
+  }
+}
+
+// MR activation rows times one K-type panel (kQPanelVectors vectors of 16 rows). For Q6_K,
+// half_sums holds the sums of each activation block's first and second 16 values.
+template <int MR, bool kQ6>
+void kpanel_kernel(const std::uint8_t* panel, const QuantizedRows& x, std::int64_t x_row, std::int64_t nb,
+                   std::int64_t rows, float* y, std::int64_t ldy) {
+  constexpr int V = kQPanelVectors;
+  const std::int64_t n = nb * kQuantBlock;
+  __m512 acc[MR][V];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* bytes = panel + b * kKPanelBlockBytes;
+    const auto* first = reinterpret_cast<const float*>(bytes + kQuantBlock * kQPanelWidth);
+    const float* second = first + kQPanelWidth;
+    constexpr int kParts = kQ6 ? 2 : 1;
+    for (int part = 0; part < kParts; ++part) {
+      __m512i sums[MR][V];
+      for (int v = 0; v < V; ++v) {
+        const __m512i start =
+            kQ6 ? _mm512_load_si512(reinterpret_cast<const std::int32_t*>(second + kQPanelWidth) + part * kQPanelWidth + 16 * v)
+                : _mm512_setzero_si512();
+        for (int i = 0; i < MR; ++i) sums[i][v] = start;
+      }
+      for (int g = part * 8 / kParts; g < (part + 1) * 8 / kParts; ++g) {
+        __m512i wv[V];
+        for (int v = 0; v < V; ++v) wv[v] = _mm512_load_si512(bytes + (g * kQPanelWidth + 16 * v) * 4);
+        for (int i = 0; i < MR; ++i) {
+          std::int32_t quad;
+          std::memcpy(&quad, x.q + (x_row + i) * n + b * kQuantBlock + 4 * g, 4);
+          const __m512i xv = _mm512_set1_epi32(quad);
+          for (int v = 0; v < V; ++v) {
+            if constexpr (kQ6) {
+              // Signed weights by activations + 128.
+              const __m512i unsigned_x = _mm512_xor_si512(xv, _mm512_set1_epi8(static_cast<char>(0x80)));
+              sums[i][v] = _mm512_dpbusd_epi32(sums[i][v], unsigned_x, wv[v]);
+            } else {
+              sums[i][v] = _mm512_dpbusd_epi32(sums[i][v], wv[v], xv);
+            }
+          }
+        }
+      }
+      const float* scales = part == 0 ? first : second;
+      for (int i = 0; i < MR; ++i) {
+        const float xd = x.d[(x_row + i) * nb + b];
+        for (int v = 0; v < V; ++v) {
+          const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(xd), _mm512_load_ps(scales + 16 * v));
+          acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i][v]), scale, acc[i][v]);
+        }
+      }
+    }
+    if constexpr (!kQ6) {
+      // Q4_K's mins: - dmin * m * xd * (sum of the block's activations).
+      for (int i = 0; i < MR; ++i) {
+        const std::int64_t at = (x_row + i) * nb + b;
+        const __m512 weight = _mm512_set1_ps(-x.d[at] * static_cast<float>(x.sum[at]));
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(_mm512_load_ps(second + 16 * v), weight, acc[i][v]);
+      }
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    const std::int64_t left = rows - 16 * v;
+    if (left <= 0) break;
+    const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
+    for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy + 16 * v, mask, acc[i][v]);
+  }
+}
+
+template <bool kQ6, typename Block>
+void k_panel_matmul(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t m, float* y,
+                    std::int64_t ldy) {
+  struct Buffers {
+    std::uint8_t* panel = nullptr;
+    std::int64_t panel_size = 0;
+    ~Buffers() { _mm_free(panel); }
+  };
+  thread_local Buffers buffers;
+  const std::int64_t nsb = n / kSuperBlock;
+  const std::int64_t nb = n / kQuantBlock;
+  const std::int64_t bytes = nb * kKPanelBlockBytes;
+  if (buffers.panel_size < bytes) {
+    _mm_free(buffers.panel);
+    buffers.panel = static_cast<std::uint8_t*>(_mm_malloc(static_cast<std::size_t>(bytes), 64));
+    buffers.panel_size = bytes;
+  }
+  for (std::int64_t r = 0; r < rows; r += kQPanelWidth) {
+    const std::int64_t panel_rows = rows - r < kQPanelWidth ? rows - r : kQPanelWidth;
+    if constexpr (kQ6) {
+      pack_q6_k_panel(w, nsb, r, panel_rows, buffers.panel);
+    } else {
+      pack_q4_k_panel(w, nsb, r, panel_rows, buffers.panel);
+    }
+    std::int64_t i = 0;
+    for (; i + kQPanelRows <= m; i += kQPanelRows) {
+      kpanel_kernel<kQPanelRows, kQ6>(buffers.panel, x, i, nb, panel_rows, y + i * ldy + r, ldy);
+    }
+    for (; i < m; ++i) kpanel_kernel<1, kQ6>(buffers.panel, x, i, nb, panel_rows, y + i * ldy + r, ldy);
+  }
+}
+
+void matmul_q4_K_512(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t m,
+                     float* y, std::int64_t ldy) {
+  if (m >= kQPanelMinRows) {
+    k_panel_matmul<false>(w, rows, n, x, m, y, ldy);
+  } else {
+    matmul_q4_K_x86(w, rows, n, x, m, y, ldy);
+  }
+}
+
+void matmul_q6_K_512(const BlockQ6_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t m,
+                     float* y, std::int64_t ldy) {
+  if (m >= kQPanelMinRows) {
+    k_panel_matmul<true>(w, rows, n, x, m, y, ldy);
+  } else {
+    matmul_q6_K_x86(w, rows, n, x, m, y, ldy);
+  }
+}
+
 template <bool kQ4, typename Block>
 void quant_matmul_512(const Block* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy) {
@@ -643,7 +864,8 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 
 constexpr IsaKernels kAvx512 = {
     Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
-    matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
+    matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, matmul_q4_K_512, matmul_q6_K_512, quantize_row_x86,
+    f16_to_f32_x86,  bf16_to_f32_x86,
 };
 
 }  // namespace

@@ -157,6 +157,73 @@ void quantize_row(const float* x, std::int64_t n, std::int8_t* q, float* d, std:
   }
 }
 
+// Q4_K: sub-block j of a super-block is activation block 8b + j. Its value is
+// d * sc * q - dmin * m, so the dot product is d * sc * sum(q * x) - dmin * m * sum(x).
+void matmul_q4_K(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                 std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nsb = n / kSuperBlock;
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int8_t* xq = x.q + i * n;
+    const float* xd = x.d + i * nb;
+    const std::int32_t* xsum = x.sum + i * nb;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float total = 0.0f;
+      for (std::int64_t b = 0; b < nsb; ++b) {
+        const BlockQ4_K& block = w[r * nsb + b];
+        const float d = f16_to_f32(block.d);
+        const float dmin = f16_to_f32(block.dmin);
+        for (int j = 0; j < 8; ++j) {
+          int sc = 0;
+          int mn = 0;
+          q4_k_scale_min(block.scales, j, sc, mn);
+          const std::int64_t a = b * 8 + j;
+          const std::uint8_t* qs = block.qs + 32 * (j / 2);
+          std::int32_t isum = 0;
+          for (int l = 0; l < 32; ++l) {
+            const int q = j % 2 == 0 ? (qs[l] & 0x0f) : (qs[l] >> 4);
+            isum += q * xq[a * kQuantBlock + l];
+          }
+          total += xd[a] * (d * static_cast<float>(sc * isum) - dmin * static_cast<float>(mn * xsum[a]));
+        }
+      }
+      y[i * ldy + r] = total;
+    }
+  }
+}
+
+// Q6_K: activation block 8b + t covers sub-blocks 2t and 2t + 1 of super-block b.
+void matmul_q6_K(const BlockQ6_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                 std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nsb = n / kSuperBlock;
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int8_t* xq = x.q + i * n;
+    const float* xd = x.d + i * nb;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float total = 0.0f;
+      for (std::int64_t b = 0; b < nsb; ++b) {
+        const BlockQ6_K& block = w[r * nsb + b];
+        const float d = f16_to_f32(block.d);
+        for (int t = 0; t < 8; ++t) {
+          std::int32_t isum = 0;
+          for (int half = 0; half < 2; ++half) {
+            const int sub = 2 * t + half;
+            std::int32_t part = 0;
+            for (int l = 0; l < 16; ++l) {
+              const int v = 16 * sub + l;
+              part += (q6_k_value(block, v) - 32) * xq[b * kSuperBlock + v];
+            }
+            isum += block.scales[sub] * part;
+          }
+          total += xd[b * 8 + t] * d * static_cast<float>(isum);
+        }
+      }
+      y[i * ldy + r] = total;
+    }
+  }
+}
+
 void f16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
   for (std::int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);
 }
@@ -167,7 +234,8 @@ void bf16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
 
 constexpr IsaKernels kPortable = {
     Isa::kPortable, "portable",    matmul_f32,   matmul_f16,     matmul_bf16,     matmul_q8_0,
-    matmul_q4_0,    matmul_q4_0x16, matmul_q8_0x16, quantize_row, f16_to_f32_row, bf16_to_f32_row,
+    matmul_q4_0,    matmul_q4_0x16, matmul_q8_0x16, matmul_q4_K,  matmul_q6_K,    quantize_row,
+    f16_to_f32_row, bf16_to_f32_row,
 };
 
 }  // namespace

@@ -120,6 +120,12 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
           matmul(reinterpret_cast<const BlockQ8_0x16*>(w), rows, in, acts, n_rows, y_block, out);
           break;
         }
+        case DType::kQ4_K:
+          isa.matmul_q4_K(reinterpret_cast<const BlockQ4_K*>(w), rows, in, acts, n_rows, y_block, out);
+          break;
+        case DType::kQ6_K:
+          isa.matmul_q6_K(reinterpret_cast<const BlockQ6_K*>(w), rows, in, acts, n_rows, y_block, out);
+          break;
       }
     }
   });

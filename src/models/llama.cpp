@@ -178,7 +178,8 @@ Status LlamaModel::quantize(ThreadPool& pool, DType type, LoadReport& report) {
     }
   }
   for (TensorView* view : targets) {
-    if (view->dim(1) % kQuantBlock != 0) {
+    // Rows that do not fill whole blocks (256 values for Q4_K and Q6_K) stay as stored.
+    if (view->dim(1) % dtype_info(type).block != 0) {
       ++report.n_kept;
       continue;
     }

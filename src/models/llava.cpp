@@ -119,7 +119,7 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
     const DType type = *options.quantize;
     if (!dtype_is_quantized(type)) {
       return make_error(ErrorCode::kInvalidArgument, "cannot quantize to " + std::string(dtype_name(type)) +
-                                                         "; the quantization types are Q8_0 and Q4_0");
+                                                         "; the quantization types are Q8_0, Q4_0, Q4_K and Q6_K");
     }
     const auto start = std::chrono::steady_clock::now();
     impl->report.quantized = type;

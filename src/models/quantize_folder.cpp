@@ -106,7 +106,7 @@ Status quantize_model_folder(const std::string& source_folder, const std::string
                              ThreadPool& pool, QuantizeFolderReport& report, std::size_t shard_bytes) {
   if (!dtype_is_quantized(type)) {
     return make_error(ErrorCode::kInvalidArgument, "cannot quantize to " + std::string(dtype_name(type)) +
-                                                       "; the quantization types are Q8_0 and Q4_0");
+                                                       "; the quantization types are Q8_0, Q4_0, Q4_K and Q6_K");
   }
   std::error_code ec;
   if (!fs::is_directory(source_folder, ec)) {
@@ -133,7 +133,7 @@ Status quantize_model_folder(const std::string& source_folder, const std::string
                                                            std::string(dtype_name(view.dtype)) +
                                                            "; quantize a folder of F32, F16 or BF16 weights");
       }
-      if (view.rank == 2 && view.dim(1) % kQuantBlock == 0) {
+      if (view.rank == 2 && view.dim(1) % dtype_info(type).block == 0) {
         tensor.stored = type;
         tensor.bytes = dtype_bytes(type, view.numel());
       }

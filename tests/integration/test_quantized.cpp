@@ -62,6 +62,21 @@ TEST(QuantizedModel, LoadTimeQuantizationReportsWhatItDid) {
   EXPECT_FALSE(report.kernels.empty());
 }
 
+// Q4_K and Q6_K need rows of whole 256-value super-blocks; the fixture's rows of 64, 160 and 192
+// values stay as stored, and the model computes exactly as the F16 one.
+TEST(QuantizedModel, SuperBlockTypesKeepShortRows) {
+  const auto reference = testing::read_json(kFixture / "reference.json");
+  const auto f16 = load(kFixture / "model-f16", std::nullopt);
+  for (DType type : {DType::kQ4_K, DType::kQ6_K}) {
+    const auto model = load(kFixture / "model-f16", type);
+    const LoadReport& report = model->load_report();
+    EXPECT_EQ(report.n_quantized, 0) << dtype_name(type);
+    EXPECT_EQ(report.n_kept, 2 * 7 + 1) << dtype_name(type);
+    const auto& ref_case = reference["cases"][0];
+    EXPECT_EQ(case_logits(*model, ref_case), case_logits(*f16, ref_case)) << dtype_name(type);
+  }
+}
+
 // Copying the float weights into huge-page memory changes where they live, not the numbers.
 TEST(QuantizedModel, CopiedWeightsGiveIdenticalLogits) {
   const auto reference = testing::read_json(kFixture / "reference.json");
@@ -84,7 +99,7 @@ TEST(QuantizedModel, RejectsTypesThatAreNotBlockTypes) {
   options.quantize = DType::kBF16;
   auto model = LlavaModel::load((kFixture / "model-f16").string(), options);
   ASSERT_FALSE(model.ok());
-  EXPECT_NE(model.error().message.find("Q8_0 and Q4_0"), std::string::npos) << model.error().message;
+  EXPECT_NE(model.error().message.find("Q8_0, Q4_0, Q4_K and Q6_K"), std::string::npos) << model.error().message;
 }
 
 TEST(QuantizedModel, LogitDriftFromF16StaysWithinBounds) {

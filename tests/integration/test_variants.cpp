@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
 
 #include "glimpse/llava.h"
 #include "support/test_support.h"
@@ -122,12 +124,65 @@ TEST(Variants, GeneratorListsEveryVariant) {
   if (!message.empty()) FAIL() << message;
   const auto names = testing::read_json(path)["variants"].get<std::vector<std::string>>();
   EXPECT_EQ(names, (std::vector<std::string>{"mha_full_newnames", "gqa4_sharded_f16", "mqa_headdim_bf16",
-                                              "sparse_defaults"}));
+                                              "wide256_f16", "sparse_defaults"}));
+}
+
+// Load-time quantization of the variant whose rows are whole Q4_K/Q6_K super-blocks: every
+// linear weight of the language model is converted, and the logits at all positions move from
+// the float64 reference by an amount that fits the block type. The bounds are loose limits for
+// a correct implementation (a wrong layout, scale or min gives a relative error near 1); the
+// measured values are printed.
+TEST(Variants, QuantizedLogitsStayNearReference) {
+  const auto folder = testing::variants_dir() / "wide256_f16";
+  const std::string message = testing::missing_fixture_message(folder / "reference" / "case.json");
+  if (!message.empty()) FAIL() << message << " It is written by the generate_llava_variants test; run the suite with ctest.";
+  const auto info = testing::read_json(folder / "reference" / "case.json");
+  const auto ids = info["input_ids"].get<std::vector<std::int32_t>>();
+  const std::vector<float> pixels = testing::read_f32(folder / "reference" / info["pixels"][0].get<std::string>());
+  const std::vector<double> expected = testing::read_f64(folder / "reference" / "logits.f64");
+  double ref2 = 0;
+  for (const double value : expected) ref2 += value * value;
+
+  struct Bound {
+    DType type;
+    double max_relative_rms;
+  };
+  std::map<DType, double> measured;
+  for (const Bound bound : {Bound{DType::kQ8_0, 0.03}, Bound{DType::kQ6_K, 0.06}, Bound{DType::kQ4_K, 0.25},
+                            Bound{DType::kQ4_0, 0.3}}) {
+    LoadOptions options;
+    options.quantize = bound.type;
+    auto loaded = LlavaModel::load(folder.string(), options);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+    const auto model = std::move(loaded).value();
+    EXPECT_EQ(model->load_report().n_quantized, 2 * 7 + 1);  // q, k, v, o, gate, up, down of 2 layers; lm_head
+    EXPECT_EQ(model->load_report().n_kept, 0);
+    const std::vector<PixelTensor> images = {PixelTensor{pixels}};
+    auto logits = model->logits(ids, images, LogitsMode::kAll);
+    ASSERT_TRUE(logits.ok()) << logits.error().to_string();
+    ASSERT_EQ(logits->size(), expected.size());
+    double diff2 = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const double diff = (*logits)[i] - expected[i];
+      diff2 += diff * diff;
+    }
+    const double relative_rms = std::sqrt(diff2 / ref2);
+    measured[bound.type] = relative_rms;
+    const std::string name(dtype_name(bound.type));
+    std::printf("%s: logits at %zu positions, relative RMS difference from the float64 reference %.4f\n",
+                name.c_str(), ids.size(), relative_rms);
+    RecordProperty(name + "_relative_rms", std::to_string(relative_rms));
+    EXPECT_LE(relative_rms, bound.max_relative_rms) << name;
+  }
+  // More bits per value, or a better fit for the same bits, moves the logits less.
+  EXPECT_LT(measured[DType::kQ8_0], measured[DType::kQ6_K]);
+  EXPECT_LT(measured[DType::kQ6_K], measured[DType::kQ4_K]);
+  EXPECT_LT(measured[DType::kQ4_K], measured[DType::kQ4_0]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Generated, Variant,
                          ::testing::Values("mha_full_newnames", "gqa4_sharded_f16", "mqa_headdim_bf16",
-                                           "sparse_defaults"),
+                                           "wide256_f16", "sparse_defaults"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -128,8 +128,10 @@ TEST(Quant, MatchesLlamaCppQuantizerBytes) {
     std::vector<float> values(static_cast<std::size_t>(rows * width));
     const TensorView view{DType::kF16, 2, {rows, width, 0, 0}, f16.data()};
     convert_to_f32(view, 0, rows * width, values.data());
-    for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
-      const std::string label = type == DType::kQ8_0 ? "q8_0" : "q4_0";
+    for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+      std::string label(dtype_name(type));
+      std::transform(label.begin(), label.end(), label.begin(), [](unsigned char c) { return std::tolower(c); });
+      ASSERT_TRUE(entry.contains(label)) << entry["tensor"] << ": the manifest has no " << label << " file";
       const std::vector<std::uint8_t> expected = testing::read_bytes(folder / entry[label].get<std::string>());
       std::vector<std::uint8_t> ours(dtype_bytes(type, rows * width));
       ASSERT_EQ(ours.size(), expected.size()) << entry["tensor"] << " " << label;
@@ -151,10 +153,83 @@ TEST(Quant, ParsesTypeNames) {
   EXPECT_EQ(type, DType::kQ8_0);
   EXPECT_TRUE(parse_quant_type("q4_0", type));
   EXPECT_EQ(type, DType::kQ4_0);
+  EXPECT_TRUE(parse_quant_type("q4_k", type));
+  EXPECT_EQ(type, DType::kQ4_K);
+  EXPECT_TRUE(parse_quant_type("Q6_K", type));
+  EXPECT_EQ(type, DType::kQ6_K);
   EXPECT_FALSE(parse_quant_type("q4_1", type));
+  EXPECT_FALSE(parse_quant_type("q4_0x16", type));
   EXPECT_FALSE(parse_quant_type("", type));
   EXPECT_EQ(dtype_bytes(DType::kQ8_0, 64), 68u);
   EXPECT_EQ(dtype_bytes(DType::kQ4_0, 64), 36u);
+  EXPECT_EQ(dtype_bytes(DType::kQ4_K, 512), 288u);
+  EXPECT_EQ(dtype_bytes(DType::kQ6_K, 512), 420u);
+}
+
+// Root-mean-square error of quantizing `x` into `type` and decoding it again.
+double round_trip_rms(DType type, const std::vector<float>& x) {
+  const auto n = static_cast<std::int64_t>(x.size());
+  std::vector<std::uint8_t> bytes(dtype_bytes(type, n));
+  quantize_row(type, x.data(), n, bytes.data());
+  std::vector<float> decoded(x.size());
+  convert_to_f32(TensorView{type, 1, {n, 0, 0, 0}, bytes.data()}, 0, n, decoded.data());
+  double sum = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) sum += (decoded[i] - x[i]) * static_cast<double>(decoded[i] - x[i]);
+  return std::sqrt(sum / static_cast<double>(x.size()));
+}
+
+// The K types decode to the values they were fitted to: on normally distributed values the
+// error of each type sits where its bits put it, and the 6-bit and the 4-bit K types beat
+// Q4_0. A value read from the wrong place of a block would give an error near the values' own
+// RMS of 1.
+TEST(Quant, KTypesRoundTripWithinTheirPrecision) {
+  std::mt19937 rng(77u);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(256 * 64);
+  for (float& v : x) v = normal(rng);
+  const double q8 = round_trip_rms(DType::kQ8_0, x);
+  const double q6k = round_trip_rms(DType::kQ6_K, x);
+  const double q4k = round_trip_rms(DType::kQ4_K, x);
+  const double q4 = round_trip_rms(DType::kQ4_0, x);
+  std::printf("round-trip RMS error on N(0, 1): Q8_0 %.4f, Q6_K %.4f, Q4_K %.4f, Q4_0 %.4f\n", q8, q6k, q4k, q4);
+  EXPECT_LT(q8, q6k);
+  EXPECT_LT(q6k, 0.05);
+  EXPECT_LT(q6k, q4k);
+  EXPECT_LT(q4k, 0.15);
+  EXPECT_LT(q4k, q4);
+}
+
+TEST(Quant, KTypesKeepZerosAndSignsOfSmallBlocks) {
+  // An all-zero super-block is all zero bytes in Q6_K and decodes to zeros in both types.
+  std::vector<float> zeros(256, 0.0f);
+  BlockQ6_K q6;
+  std::memset(&q6, 0xab, sizeof(q6));
+  quantize_row_q6_K(zeros.data(), 256, &q6);
+  const auto* raw = reinterpret_cast<const std::uint8_t*>(&q6);
+  EXPECT_TRUE(std::all_of(raw, raw + sizeof(q6), [](std::uint8_t b) { return b == 0; }));
+  BlockQ4_K q4;
+  quantize_row_q4_K(zeros.data(), 256, &q4);
+  std::vector<float> decoded(256, 1.0f);
+  dequantize_row_q4_K(&q4, 256, decoded.data());
+  EXPECT_TRUE(std::all_of(decoded.begin(), decoded.end(), [](float v) { return v == 0.0f; }));
+
+  // Values of one sign: Q4_K's min is 0 for non-negative values, so they decode non-negative,
+  // and Q6_K keeps every sign of values well away from zero.
+  std::vector<float> ramp(256);
+  for (int i = 0; i < 256; ++i) ramp[static_cast<std::size_t>(i)] = 0.5f + static_cast<float>(i % 37) / 8.0f;
+  quantize_row_q4_K(ramp.data(), 256, &q4);
+  dequantize_row_q4_K(&q4, 256, decoded.data());
+  for (int i = 0; i < 256; ++i) {
+    EXPECT_GE(decoded[static_cast<std::size_t>(i)], 0.0f) << i;
+    EXPECT_NEAR(decoded[static_cast<std::size_t>(i)], ramp[static_cast<std::size_t>(i)], 0.3f) << i;
+  }
+  for (int i = 0; i < 256; i += 2) ramp[static_cast<std::size_t>(i)] = -ramp[static_cast<std::size_t>(i)];
+  quantize_row_q6_K(ramp.data(), 256, &q6);
+  dequantize_row_q6_K(&q6, 256, decoded.data());
+  for (int i = 0; i < 256; ++i) {
+    EXPECT_EQ(decoded[static_cast<std::size_t>(i)] < 0.0f, ramp[static_cast<std::size_t>(i)] < 0.0f) << i;
+    EXPECT_NEAR(decoded[static_cast<std::size_t>(i)], ramp[static_cast<std::size_t>(i)], 0.1f) << i;
+  }
 }
 
 TEST(KernelTables, PortableIsAlwaysRunnable) {
@@ -225,7 +300,10 @@ TypedWeight make_typed_weight(DType type, std::int64_t rows, std::int64_t n, std
         }
         break;
       case DType::kQ8_0:
-      case DType::kQ4_0: quantize_row(type, row, n, out); break;
+      case DType::kQ4_0:
+      case DType::kQ4_K:
+      case DType::kQ6_K: quantize_row(type, row, n, out); break;
+      default: ADD_FAILURE() << "no test weights for " << dtype_name(type);
     }
   }
   TensorView view{type, 2, {rows, n, 0, 0}, weight.bytes.data()};
@@ -272,10 +350,17 @@ TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
 }
 
 TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
+  using Shape = std::tuple<std::int64_t, std::int64_t, std::int64_t>;
+  const std::vector<Shape> block_shapes = {{1, 7, 32},  {1, 16, 64}, {2, 5, 96}, {4, 2, 32},   {5, 9, 256},
+                                           {9, 3, 128}, {17, 6, 160}, {8, 32, 64}, {13, 37, 96}, {24, 70, 32}};
+  // The K types need rows of whole 256-value super-blocks.
+  const std::vector<Shape> super_block_shapes = {{1, 7, 256}, {1, 16, 512}, {2, 5, 768}, {4, 3, 256},
+                                                 {5, 9, 512}, {9, 2, 256},  {13, 5, 1024}, {24, 37, 512},
+                                                 {8, 33, 256}};
   for (const IsaKernels* table : runnable_tables()) {
-    for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
-      for (const auto [m, rows, n] : {std::tuple{1, 7, 32}, {1, 16, 64}, {2, 5, 96}, {4, 2, 32}, {5, 9, 256}, {9, 3, 128}, {17, 6, 160},
-                                            {8, 32, 64}, {13, 37, 96}, {24, 70, 32}}) {
+    for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+      const bool k_type = type == DType::kQ4_K || type == DType::kQ6_K;
+      for (const auto& [m, rows, n] : k_type ? super_block_shapes : block_shapes) {
         const TypedWeight w = make_typed_weight(type, rows, n, 300u + static_cast<std::uint32_t>(rows * n));
         std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 9u + static_cast<std::uint32_t>(m), 4.0f);
         const std::int64_t nb = n / 32;
@@ -289,10 +374,15 @@ TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
         for (std::size_t k = 0; k < x.size(); ++k) x_used[k] = static_cast<double>(q[k]) * d[k / 32];
         std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
         const kernels::QuantizedRows acts{q.data(), d.data(), sum.data()};
+        const auto* data = w.bytes.data();
         if (type == DType::kQ8_0) {
-          table->matmul_q8_0(reinterpret_cast<const BlockQ8_0*>(w.bytes.data()), rows, n, acts, m, y.data(), rows);
+          table->matmul_q8_0(reinterpret_cast<const BlockQ8_0*>(data), rows, n, acts, m, y.data(), rows);
+        } else if (type == DType::kQ4_0) {
+          table->matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(data), rows, n, acts, m, y.data(), rows);
+        } else if (type == DType::kQ4_K) {
+          table->matmul_q4_K(reinterpret_cast<const BlockQ4_K*>(data), rows, n, acts, m, y.data(), rows);
         } else {
-          table->matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w.bytes.data()), rows, n, acts, m, y.data(), rows);
+          table->matmul_q6_K(reinterpret_cast<const BlockQ6_K*>(data), rows, n, acts, m, y.data(), rows);
         }
         expect_matmul_close(y, x_used, w, m, rows, n,
                             std::string(table->name) + " " + std::string(dtype_name(type)) + " m=" + std::to_string(m) +
@@ -372,11 +462,12 @@ TEST(KernelTables, InterleavedQ8MatchesScalarReference) {
 // each table; the reference quantizes the activations the documented way.
 TEST(KernelTables, QuantizedLinearMatchesReferenceUnderEveryTable) {
   ThreadPool pool(3);
-  const std::int64_t m = 6, rows = 45, n = 96;
-  const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 21u, 2.0f);
+  const std::int64_t m = 6, rows = 45;
   const std::vector<float> bias = random_values(static_cast<std::size_t>(rows), 22u);
   const TensorView bias_view{DType::kF32, 1, {rows, 0, 0, 0}, bias.data()};
-  for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+  for (const auto [type, n] : {std::pair{DType::kQ8_0, std::int64_t{96}}, {DType::kQ4_0, 96}, {DType::kQ4_K, 512},
+                               {DType::kQ6_K, 256}}) {
+    const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 21u, 2.0f);
     const std::vector<float> source = random_values(static_cast<std::size_t>(rows * n), 23u);
     const TensorView source_view{DType::kF32, 2, {rows, n, 0, 0}, source.data()};
     std::vector<std::uint8_t> bytes(dtype_bytes(type, rows * n));
