@@ -33,10 +33,11 @@ def run(cmd):
 
 
 def glimpse_run(args, quantize, sections, json_path):
-    cmd = [args.glimpse, "bench", "-m", args.hf, "-i", args.image, "-r", "1", "-t", str(args.threads),
+    folder = args.glimpse_folder.get(quantize)
+    cmd = [args.glimpse, "bench", "-m", folder or args.hf, "-i", args.image, "-r", "1", "-t", str(args.threads),
            "--sections", sections, "--positions", str(args.decode_position), "--decode-steps", str(args.decode_steps),
            "--prefill-text-tokens", str(args.prompt - 576), "--json", json_path]
-    if quantize != "f16":
+    if quantize != "f16" and not folder:
         cmd += ["--quantize", quantize]
     run(cmd)
     with open(json_path) as f:
@@ -76,6 +77,11 @@ def main():
     p.add_argument("--gguf-f16", required=True)
     p.add_argument("--gguf-q8_0", required=True)
     p.add_argument("--gguf-q4_0", required=True)
+    p.add_argument("--gguf-q4_k")
+    p.add_argument("--gguf-q6_k")
+    p.add_argument("--glimpse-folder", action="append", default=[], metavar="TYPE=FOLDER",
+                   help="a folder written by `glimpse quantize` for TYPE, read instead of quantizing --hf "
+                        "while loading (Q4_K's quantizer takes about a minute for the 1.1B shape)")
     p.add_argument("--mmproj", help="F16 mmproj GGUF, for the image encoder comparison")
     p.add_argument("--image", required=True)
     p.add_argument("--types", default="f16,q8_0,q4_0")
@@ -90,8 +96,13 @@ def main():
                    help="time decode only (for the 7B shape, where one prefill of 600 positions takes minutes)")
     p.add_argument("--json", help="write all samples here")
     args = p.parse_args()
-    args.gguf_text = {"f16": args.gguf_f16, "q8_0": args.gguf_q8_0, "q4_0": args.gguf_q4_0}
+    args.gguf_text = {"f16": args.gguf_f16, "q8_0": args.gguf_q8_0, "q4_0": args.gguf_q4_0,
+                      "q4_k": args.gguf_q4_k, "q6_k": args.gguf_q6_k}
+    args.glimpse_folder = dict(item.split("=", 1) for item in args.glimpse_folder)
     types = args.types.split(",")
+    for t in types:
+        if not args.gguf_text.get(t):
+            sys.exit(f"--types names {t}, but no --gguf-{t} file was given")
     samples = {t: {"glimpse_prefill": [], "glimpse_decode": [], "peer_prefill": [], "peer_decode": [],
                    "glimpse_decode_percent_of_bound": []} for t in types}
     images = {"glimpse": [], "peer": []}

@@ -29,16 +29,20 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
   for (float& v : values) v = dist(rng);
   const glimpse::TensorView source{glimpse::DType::kF32, 2, {out, in, 0, 0}, values.data()};
   std::vector<std::uint8_t> bytes(glimpse::dtype_bytes(dtype, out * in));
-  if (dtype == glimpse::DType::kQ4_0x16 || dtype == glimpse::DType::kQ8_0x16) {
+  if (dtype == glimpse::DType::kQ4_0x16 || dtype == glimpse::DType::kQ8_0x16 || dtype == glimpse::DType::kQ4_Kx16) {
     // The interleaved layouts that loading makes: quantize to the file type, then repack.
-    const glimpse::DType stored = dtype == glimpse::DType::kQ4_0x16 ? glimpse::DType::kQ4_0 : glimpse::DType::kQ8_0;
-    std::vector<std::uint8_t> plain(bytes.size());
+    const glimpse::DType stored = dtype == glimpse::DType::kQ4_0x16   ? glimpse::DType::kQ4_0
+                                  : dtype == glimpse::DType::kQ8_0x16 ? glimpse::DType::kQ8_0
+                                                                      : glimpse::DType::kQ4_K;
+    std::vector<std::uint8_t> plain(glimpse::dtype_bytes(stored, out * in));
     glimpse::kernels::quantize_weight(pool(), source, stored, plain.data());
     const glimpse::TensorView view{stored, 2, {out, in, 0, 0}, plain.data()};
     if (stored == glimpse::DType::kQ4_0) {
       glimpse::kernels::repack_q4_0x16(pool(), view, bytes.data());
-    } else {
+    } else if (stored == glimpse::DType::kQ8_0) {
       glimpse::kernels::repack_q8_0x16(pool(), view, bytes.data());
+    } else {
+      glimpse::kernels::repack_q4_Kx16(pool(), view, bytes.data());
     }
     return bytes;
   }
@@ -58,7 +62,7 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
 }
 
 // Arguments: rows of x, output features, input features, dtype (glimpse::DType: 0 f32, 1 f16,
-// 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x16, 6 q8_0x16, 7 q4_K, 8 q6_K), kernel table (-1 the automatic choice, else
+// 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x16, 6 q8_0x16, 7 q4_K, 8 q6_K, 9 q4_Kx16), kernel table (-1 the automatic choice, else
 // kernels::Isa). The interleaved types need a table that has their kernel (avx512).
 void BM_Linear(benchmark::State& state) {
   const std::int64_t n_rows = state.range(0), out = state.range(1), in = state.range(2);
@@ -83,14 +87,14 @@ void BM_Linear(benchmark::State& state) {
                                                      benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Linear)
-    ->ArgsProduct({{1}, {4096, 11008}, {4096}, {1, 2, 3, 4, 5, 6, 7, 8}, {-1}})
+    ->ArgsProduct({{1}, {4096, 11008}, {4096}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {-1}})
     ->ArgsProduct({{64}, {4096, 11008}, {4096}, {1, 2, 3, 4}, {-1}})
     ->ArgsProduct({{1, 64}, {4096}, {4096}, {1, 3, 4}, {0, 1}})
     // TinyLlama-1.1B's decode shapes: attention (2048 and 256 rows), MLP, and down projection.
     ->ArgsProduct({{1}, {2048, 256, 5632}, {2048}, {1, 3, 4}, {-1}})
     ->ArgsProduct({{1}, {2048}, {5632}, {1, 3, 4}, {-1}})
     // A prefill of the LLaVA prompt (600 positions) at the 7B attention shape.
-    ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6, 7, 8}, {-1}})
+    ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6, 7, 8, 9}, {-1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -39,6 +39,11 @@ void repack_q4_0x16(ThreadPool& pool, const TensorView& weight, void* out);
 bool prefers_q8_0x16();
 void repack_q8_0x16(ThreadPool& pool, const TensorView& weight, void* out);
 
+// The same for Q4_K and the Q4_Kx16 layout, except that `out` needs
+// dtype_bytes(DType::kQ4_Kx16, weight.numel()) bytes, 64 more per 16 rows and super-block.
+bool prefers_q4_Kx16();
+void repack_q4_Kx16(ThreadPool& pool, const TensorView& weight, void* out);
+
 // The name of the kernel table in use: "avx512", "avx2" or "portable".
 std::string_view active_isa();
 

@@ -49,7 +49,7 @@ struct LoadReport {
   std::size_t bytes_before = 0;     // stored bytes of the quantized tensors
   std::size_t bytes_after = 0;      // their bytes after quantization
   double seconds = 0.0;             // time spent quantizing
-  int n_repacked = 0;               // Q4_0 and Q8_0 weights moved to the kernels' interleaved layouts
+  int n_repacked = 0;               // Q4_0, Q8_0 and Q4_K weights moved to interleaved layouts
   int n_copied = 0;                 // float weights copied into huge-page memory (copy_weights)
   std::size_t bytes_copied = 0;
 };

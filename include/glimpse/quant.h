@@ -80,6 +80,28 @@ inline int q6_k_value(const BlockQ6_K& block, int v) {
   return low_bits | (high_bits << 4);
 }
 
+// Q4_K super-blocks of 16 consecutive rows, k-major, made at load time: the 16 rows' d and
+// dmin, their 8 sub-block scales and mins as bytes (scales[j][row]), then for each 32-byte run
+// p of qs (0..3) and each group g (0..7) the 16 rows' bytes 4g..4g+3 of that run. Byte t of a
+// group holds value 64p + 4g + t in its low nibble and value 64p + 32 + 4g + t in its high
+// nibble, so a mask or a shift of one 64-byte group gives 4 values of 16 rows for vpdpbusd.
+// The decoded scales make it 64 bytes larger than the 16 Q4_K blocks it comes from.
+struct BlockQ4_Kx16 {
+  std::uint16_t d[16];
+  std::uint16_t dmin[16];
+  std::uint8_t scales[8][16];
+  std::uint8_t mins[8][16];
+  std::uint8_t qs[4][8][16][4];
+};
+static_assert(sizeof(BlockQ4_Kx16) == 16 * sizeof(BlockQ4_K) + 64, "Q4_Kx16 adds 4 bytes per row");
+
+// Interleaves a Q4_K weight of `rows` rows (a multiple of 16) and nsb super-blocks per row.
+void repack_q4_Kx16(const BlockQ4_K* in, std::int64_t rows, std::int64_t nsb, BlockQ4_Kx16* out);
+
+// Decodes slot `row` (0..15) of a Q4_Kx16 block into its 256 values, as dequantize_row_q4_K
+// decodes the block it came from.
+void dequantize_q4_Kx16_slot(const BlockQ4_Kx16& block, int row, float* out);
+
 // Q4_0 blocks of 16 consecutive rows, k-major: the 16 scales, then for each run of 4 bytes
 // (g = 0..3) the 16 rows' bytes 4g..4g+3 of their Q4_0 block. Byte t of a run contains values
 // 4g + t (low nibble) and 16 + 4g + t (high nibble), each stored as value + 8. Masking or

@@ -13,12 +13,13 @@ namespace glimpse {
 // Element types that weights can be stored in and that the kernels read directly. Q8_0 and Q4_0
 // are llama.cpp's block formats (include/glimpse/quant.h): 32 elements share one f16 scale, so
 // the last dimension of such a tensor is a multiple of 32. Q4_K and Q6_K are llama.cpp's
-// super-block formats of 256 elements. Q4_0x16 and Q8_0x16 are in-memory
+// super-block formats of 256 elements, and Q4_Kx16 is the in-memory layout of Q4_K that
+// interleaves 16 rows (include/glimpse/quant.h). Q4_0x16 and Q8_0x16 are in-memory
 // layouts of Q4_0 and Q8_0 with the blocks of 16 consecutive rows interleaved, made at load time
 // for the AVX-512 kernels. They are never read from or written to a file.
-enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_0x16, kQ8_0x16, kQ4_K, kQ6_K };
+enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_0x16, kQ8_0x16, kQ4_K, kQ6_K, kQ4_Kx16 };
 
-inline constexpr int kDTypeCount = 9;
+inline constexpr int kDTypeCount = 10;
 
 struct DTypeInfo {
   DType dtype;
@@ -38,6 +39,8 @@ inline constexpr std::array<DTypeInfo, kDTypeCount> kDTypeTable = {{
     {DType::kQ8_0x16, "Q8_0x16", 32, 34},
     {DType::kQ4_K, "Q4_K", 256, 144},
     {DType::kQ6_K, "Q6_K", 256, 210},
+    // 16 rows share one 2368-byte block per 256 columns: 148 bytes per row and super-block.
+    {DType::kQ4_Kx16, "Q4_Kx16", 256, 148},
 }};
 
 inline constexpr const DTypeInfo& dtype_info(DType dtype) {

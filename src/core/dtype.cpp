@@ -110,6 +110,19 @@ void convert_to_f32(const TensorView& src, std::int64_t offset, std::int64_t cou
       dequantize_row_q6_K(static_cast<const BlockQ6_K*>(src.data) + offset / kSuperBlock, count, dst);
       return;
     }
+    case DType::kQ4_Kx16: {
+      // Element e of row r sits in group r / 16, super-block e / 256, slot r % 16.
+      const std::int64_t width = src.dim(src.rank - 1);
+      const std::int64_t nsb = width / kSuperBlock;
+      const auto* groups = static_cast<const BlockQ4_Kx16*>(src.data);
+      for (std::int64_t done = 0; done < count; done += kSuperBlock) {
+        const std::int64_t element = offset + done;
+        const std::int64_t row = element / width;
+        const std::int64_t b = (element % width) / kSuperBlock;
+        dequantize_q4_Kx16_slot(groups[(row / 16) * nsb + b], static_cast<int>(row % 16), dst + done);
+      }
+      return;
+    }
     case DType::kQ4_0x16: {
       // Element e of row r sits in group r / 16, block e / 32, slot r % 16.
       const std::int64_t width = src.dim(src.rank - 1);

@@ -315,6 +315,43 @@ void dequantize_row_q4_K(const BlockQ4_K* blocks, std::int64_t n, float* out) {
   }
 }
 
+void repack_q4_Kx16(const BlockQ4_K* in, std::int64_t rows, std::int64_t nsb, BlockQ4_Kx16* out) {
+  for (std::int64_t group = 0; group < rows / 16; ++group) {
+    for (std::int64_t b = 0; b < nsb; ++b) {
+      BlockQ4_Kx16& packed = out[group * nsb + b];
+      for (int r = 0; r < 16; ++r) {
+        const BlockQ4_K& block = in[(group * 16 + r) * nsb + b];
+        packed.d[r] = block.d;
+        packed.dmin[r] = block.dmin;
+        for (int j = 0; j < 8; ++j) {
+          int sc = 0;
+          int mn = 0;
+          q4_k_scale_min(block.scales, j, sc, mn);
+          packed.scales[j][r] = static_cast<std::uint8_t>(sc);
+          packed.mins[j][r] = static_cast<std::uint8_t>(mn);
+        }
+        for (int p = 0; p < 4; ++p) {
+          for (int l = 0; l < 32; ++l) packed.qs[p][l / 4][r][l % 4] = block.qs[32 * p + l];
+        }
+      }
+    }
+  }
+}
+
+void dequantize_q4_Kx16_slot(const BlockQ4_Kx16& block, int row, float* out) {
+  const float d = f16_to_f32(block.d[row]);
+  const float dmin = f16_to_f32(block.dmin[row]);
+  for (int j = 0; j < 8; ++j) {
+    const float scale = d * block.scales[j][row];
+    const float min = dmin * block.mins[j][row];
+    for (int l = 0; l < 32; ++l) {
+      const std::uint8_t byte = block.qs[j / 2][l / 4][row][l % 4];
+      const int q = j % 2 == 0 ? (byte & 0x0f) : (byte >> 4);
+      *out++ = scale * q - min;
+    }
+  }
+}
+
 void dequantize_row_q6_K(const BlockQ6_K* blocks, std::int64_t n, float* out) {
   for (std::int64_t b = 0; b < n / kSuperBlock; ++b) {
     const BlockQ6_K& block = blocks[b];

@@ -60,6 +60,9 @@ struct IsaKernels {
                       std::int64_t m, float* y, std::int64_t ldy);
   void (*matmul_q6_K)(const BlockQ6_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                       std::int64_t m, float* y, std::int64_t ldy);
+  // Q4_K weights repacked 16 rows at a time (BlockQ4_Kx16), on the same terms as matmul_q4_0x16.
+  void (*matmul_q4_Kx16)(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                         std::int64_t m, float* y, std::int64_t ldy);
 
   // One activation row of n floats (n a multiple of 32) into q[n], d[n/32], sum[n/32].
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, float* d, std::int32_t* sum);

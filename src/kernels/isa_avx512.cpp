@@ -508,6 +508,45 @@ struct Q4x16Groups {
   }
 };
 
+// Q4_Kx16 groups: activation block b is sub-block b % 8 of super-block b / 8, whose values are
+// the low (even sub-blocks) or high nibbles of run (b % 8) / 2. A value is scale * q - min, so
+// the source also gives each row's min, which the kernel takes off with the activation sums.
+struct Q4Kx16Groups {
+  static constexpr int kOffset = 0;
+  static constexpr bool kMins = true;
+  const BlockQ4_Kx16* w;
+  std::int64_t nsb;
+  __m512i load(std::int64_t b, int g, int v) const {
+    const int j = static_cast<int>(b % 8);
+    const __m512i raw = _mm512_loadu_si512(w[v * nsb + b / 8].qs[j / 2][g][0]);
+    const __m512i low_mask = _mm512_set1_epi8(0x0f);
+    return j % 2 == 0 ? _mm512_and_si512(raw, low_mask) : _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_mask);
+  }
+  __m512 scales(std::int64_t b, int v) const {
+    const BlockQ4_Kx16& block = w[v * nsb + b / 8];
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.d)));
+    return _mm512_mul_ps(d, bytes_to_floats(block.scales[b % 8]));
+  }
+  __m512 mins(std::int64_t b, int v) const {
+    const BlockQ4_Kx16& block = w[v * nsb + b / 8];
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.dmin)));
+    return _mm512_mul_ps(dmin, bytes_to_floats(block.mins[b % 8]));
+  }
+  static __m512 bytes_to_floats(const std::uint8_t* bytes) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes))));
+  }
+};
+
+// Whether a weight source has mins (Q4_K's affine values) besides its scales.
+template <typename Source>
+constexpr bool has_mins() {
+  if constexpr (requires { Source::kMins; }) {
+    return Source::kMins;
+  } else {
+    return false;
+  }
+}
+
 // Multiplies MR activation rows by V vectors of 16 weight rows and stores `rows` (<= 16 V)
 // outputs per activation row.
 template <int MR, int V, typename Source>
@@ -539,6 +578,15 @@ void kmajor_kernel(const Source& source, const QuantizedRows& x, std::int64_t x_
       const __m512 xd = _mm512_set1_ps(x.d[(x_row + i) * nb + b]);
       for (int v = 0; v < V; ++v) {
         acc[i][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i][v]), _mm512_mul_ps(xd, scales[v]), acc[i][v]);
+      }
+    }
+    if constexpr (has_mins<Source>()) {
+      __m512 mins[V];
+      for (int v = 0; v < V; ++v) mins[v] = source.mins(b, v);
+      for (int i = 0; i < MR; ++i) {
+        const std::int64_t at = (x_row + i) * nb + b;
+        const __m512 weight = _mm512_set1_ps(-x.d[at] * static_cast<float>(x.sum[at]));
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(mins[v], weight, acc[i][v]);
       }
     }
   }
@@ -843,6 +891,27 @@ void x16_matmul(const Block* w, std::int64_t rows, std::int64_t n, const Quantiz
   }
 }
 
+// Q4_Kx16 in the same two shapes; groups are nsb blocks apart.
+void matmul_q4_Kx16_512(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  const std::int64_t nsb = n / kSuperBlock;
+  const std::int64_t groups = rows / 16;
+  std::int64_t i = 0;
+  for (; i + kQPanelRows <= m; i += kQPanelRows) {
+    std::int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) {
+      kmajor_kernel<kQPanelRows, 2>(Q4Kx16Groups{w + g * nsb, nsb}, x, i, nb, 32, y + i * ldy + g * 16, ldy);
+    }
+    if (g < groups) kmajor_kernel<kQPanelRows, 1>(Q4Kx16Groups{w + g * nsb, nsb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
+  }
+  for (; i < m; ++i) {
+    for (std::int64_t g = 0; g < groups; ++g) {
+      kmajor_kernel<1, 1>(Q4Kx16Groups{w + g * nsb, nsb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
+    }
+  }
+}
+
 void matmul_q8_0x16_512(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                         std::int64_t m, float* y, std::int64_t ldy) {
   x16_matmul<Q8x16Groups>(w, rows, n, x, m, y, ldy);
@@ -864,8 +933,8 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 
 constexpr IsaKernels kAvx512 = {
     Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
-    matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, matmul_q4_K_512, matmul_q6_K_512, quantize_row_x86,
-    f16_to_f32_x86,  bf16_to_f32_x86,
+    matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, matmul_q4_K_512, matmul_q6_K_512, matmul_q4_Kx16_512,
+    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
 };
 
 }  // namespace

@@ -192,6 +192,40 @@ void matmul_q4_K(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const Qu
   }
 }
 
+// The same arithmetic as matmul_q4_K on the interleaved layout.
+void matmul_q4_Kx16(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                    std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nsb = n / kSuperBlock;
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int8_t* xq = x.q + i * n;
+    const float* xd = x.d + i * nb;
+    const std::int32_t* xsum = x.sum + i * nb;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const int slot = static_cast<int>(r % 16);
+      float total = 0.0f;
+      for (std::int64_t b = 0; b < nsb; ++b) {
+        const BlockQ4_Kx16& block = w[(r / 16) * nsb + b];
+        const float d = f16_to_f32(block.d[slot]);
+        const float dmin = f16_to_f32(block.dmin[slot]);
+        for (int j = 0; j < 8; ++j) {
+          const std::int64_t a = b * 8 + j;
+          std::int32_t isum = 0;
+          for (int l = 0; l < 32; ++l) {
+            const std::uint8_t byte = block.qs[j / 2][l / 4][slot][l % 4];
+            const int q = j % 2 == 0 ? (byte & 0x0f) : (byte >> 4);
+            isum += q * xq[a * kQuantBlock + l];
+          }
+          const int sc = block.scales[j][slot];
+          const int mn = block.mins[j][slot];
+          total += xd[a] * (d * static_cast<float>(sc * isum) - dmin * static_cast<float>(mn * xsum[a]));
+        }
+      }
+      y[i * ldy + r] = total;
+    }
+  }
+}
+
 // Q6_K: activation block 8b + t covers sub-blocks 2t and 2t + 1 of super-block b.
 void matmul_q6_K(const BlockQ6_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                  std::int64_t m, float* y, std::int64_t ldy) {
@@ -234,8 +268,8 @@ void bf16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
 
 constexpr IsaKernels kPortable = {
     Isa::kPortable, "portable",    matmul_f32,   matmul_f16,     matmul_bf16,     matmul_q8_0,
-    matmul_q4_0,    matmul_q4_0x16, matmul_q8_0x16, matmul_q4_K,  matmul_q6_K,    quantize_row,
-    f16_to_f32_row, bf16_to_f32_row,
+    matmul_q4_0,    matmul_q4_0x16, matmul_q8_0x16, matmul_q4_K,  matmul_q6_K,    matmul_q4_Kx16,
+    quantize_row,   f16_to_f32_row, bf16_to_f32_row,
 };
 
 }  // namespace

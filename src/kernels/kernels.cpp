@@ -126,6 +126,11 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
         case DType::kQ6_K:
           isa.matmul_q6_K(reinterpret_cast<const BlockQ6_K*>(w), rows, in, acts, n_rows, y_block, out);
           break;
+        case DType::kQ4_Kx16: {
+          const auto matmul = isa.matmul_q4_Kx16 != nullptr ? isa.matmul_q4_Kx16 : portable_kernels()->matmul_q4_Kx16;
+          matmul(reinterpret_cast<const BlockQ4_Kx16*>(w), rows, in, acts, n_rows, y_block, out);
+          break;
+        }
       }
     }
   });
@@ -157,6 +162,19 @@ void repack_q8_0x16(ThreadPool& pool, const TensorView& weight, void* out) {
   auto* packed = static_cast<BlockQ8_0x16*>(out);
   pool.parallel_for(weight.dim(0) / 16, 8, [&](std::int64_t begin, std::int64_t end) {
     glimpse::repack_q8_0x16(in + begin * 16 * nb, (end - begin) * 16, nb, packed + begin * nb);
+  });
+}
+
+bool prefers_q4_Kx16() {
+  return active_kernels().matmul_q4_Kx16 != nullptr && active_kernels().isa != Isa::kPortable;
+}
+
+void repack_q4_Kx16(ThreadPool& pool, const TensorView& weight, void* out) {
+  const std::int64_t nsb = weight.dim(1) / kSuperBlock;
+  const auto* in = static_cast<const BlockQ4_K*>(weight.data);
+  auto* packed = static_cast<BlockQ4_Kx16*>(out);
+  pool.parallel_for(weight.dim(0) / 16, 8, [&](std::int64_t begin, std::int64_t end) {
+    glimpse::repack_q4_Kx16(in + begin * 16 * nsb, (end - begin) * 16, nsb, packed + begin * nsb);
   });
 }
 

@@ -95,6 +95,7 @@ std::vector<TensorView*> LlamaModel::linear_weights() {
 Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
   const bool q4 = kernels::prefers_q4_0x16();
   const bool q8 = kernels::prefers_q8_0x16();
+  const bool q4_k = kernels::prefers_q4_Kx16();
   for (TensorView* view : linear_weights()) {
     if (view->rank != 2) continue;
     DType target;
@@ -102,10 +103,12 @@ Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
       target = DType::kQ4_0x16;
     } else if (q8 && view->dtype == DType::kQ8_0 && view->dim(0) % 16 == 0) {
       target = DType::kQ8_0x16;
+    } else if (q4_k && view->dtype == DType::kQ4_K && view->dim(0) % 16 == 0) {
+      target = DType::kQ4_Kx16;
     } else {
       continue;
     }
-    const std::size_t bytes = view->nbytes();
+    const std::size_t bytes = dtype_bytes(target, view->numel());
     WeightBuffer buffer = allocate_weight_buffer(bytes);
     if (!buffer) {
       return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(bytes >> 20) + " MiB to repack a " +
@@ -113,15 +116,17 @@ Status LlamaModel::repack_for_kernels(ThreadPool& pool, LoadReport& report) {
     }
     if (target == DType::kQ4_0x16) {
       kernels::repack_q4_0x16(pool, *view, buffer.get());
-    } else {
+    } else if (target == DType::kQ8_0x16) {
       kernels::repack_q8_0x16(pool, *view, buffer.get());
+    } else {
+      kernels::repack_q4_Kx16(pool, *view, buffer.get());
     }
     const auto owned = std::find_if(owned_.begin(), owned_.end(),
                                     [&](const WeightBuffer& p) { return p.get() == view->data; });
     if (owned != owned_.end()) {
       owned->reset();
     } else {
-      MappedFile::drop_pages(view->data, bytes);
+      MappedFile::drop_pages(view->data, view->nbytes());
     }
     view->dtype = target;
     view->data = buffer.get();

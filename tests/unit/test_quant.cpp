@@ -396,18 +396,20 @@ TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
 // to the same values and multiplies to the same results as the plain layout, in every table.
 // `seed` seeds the weight and `seed + 100` the activations.
 void check_interleaved(DType stored, std::int64_t m, std::int64_t rows, std::int64_t n, std::uint32_t seed) {
-  const bool q4 = stored == DType::kQ4_0;
-  const DType packed_type = q4 ? DType::kQ4_0x16 : DType::kQ8_0x16;
+  const DType packed_type = stored == DType::kQ4_0 ? DType::kQ4_0x16 : stored == DType::kQ8_0 ? DType::kQ8_0x16 : DType::kQ4_Kx16;
   const std::string what = std::string(dtype_name(packed_type)) + " m=" + std::to_string(m) + " rows=" + std::to_string(rows);
   const TypedWeight plain = make_typed_weight(stored, rows, n, seed + static_cast<std::uint32_t>(rows * n));
   const std::int64_t nb = n / 32;
-  std::vector<std::uint8_t> packed(plain.bytes.size());
-  if (q4) {
+  std::vector<std::uint8_t> packed(dtype_bytes(packed_type, rows * n));
+  if (packed_type == DType::kQ4_0x16) {
     repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), rows, nb,
                    reinterpret_cast<BlockQ4_0x16*>(packed.data()));
-  } else {
+  } else if (packed_type == DType::kQ8_0x16) {
     repack_q8_0x16(reinterpret_cast<const BlockQ8_0*>(plain.bytes.data()), rows, nb,
                    reinterpret_cast<BlockQ8_0x16*>(packed.data()));
+  } else {
+    repack_q4_Kx16(reinterpret_cast<const BlockQ4_K*>(plain.bytes.data()), rows, n / 256,
+                   reinterpret_cast<BlockQ4_Kx16*>(packed.data()));
   }
 
   std::vector<float> decoded(static_cast<std::size_t>(rows * n));
@@ -432,12 +434,15 @@ void check_interleaved(DType stored, std::int64_t m, std::int64_t rows, std::int
   int checked = 0;
   for (const IsaKernels* table : runnable_tables()) {
     std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
-    if (q4) {
+    if (packed_type == DType::kQ4_0x16) {
       if (table->matmul_q4_0x16 == nullptr) continue;
       table->matmul_q4_0x16(reinterpret_cast<const BlockQ4_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
-    } else {
+    } else if (packed_type == DType::kQ8_0x16) {
       if (table->matmul_q8_0x16 == nullptr) continue;
       table->matmul_q8_0x16(reinterpret_cast<const BlockQ8_0x16*>(packed.data()), rows, n, acts, m, y.data(), rows);
+    } else {
+      if (table->matmul_q4_Kx16 == nullptr) continue;
+      table->matmul_q4_Kx16(reinterpret_cast<const BlockQ4_Kx16*>(packed.data()), rows, n, acts, m, y.data(), rows);
     }
     expect_matmul_close(y, x_used, plain, m, rows, n, std::string(table->name) + " " + what);
     ++checked;
@@ -455,6 +460,13 @@ TEST(KernelTables, InterleavedQ4MatchesScalarReference) {
 TEST(KernelTables, InterleavedQ8MatchesScalarReference) {
   for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 32, 64}, {6, 16, 160}, {7, 48, 256}, {13, 64, 64}}) {
     check_interleaved(DType::kQ8_0, m, rows, n, 700u);
+  }
+}
+
+TEST(KernelTables, InterleavedQ4KMatchesScalarReference) {
+  for (const auto [m, rows, n] : {std::tuple{1, 16, 256}, {1, 48, 512}, {3, 32, 256}, {6, 16, 768}, {7, 48, 256},
+                                  {13, 64, 512}}) {
+    check_interleaved(DType::kQ4_K, m, rows, n, 900u);
   }
 }
 
