@@ -891,6 +891,49 @@ void x16_matmul(const Block* w, std::int64_t rows, std::int64_t n, const Quantiz
   }
 }
 
+// One activation row times one Q4_Kx16 group (16 weight rows), for decoding. Each 64-byte load
+// feeds both sub-blocks of a run (low and high nibbles), and d and dmin are widened once per
+// super-block, which the general k-major kernel does per sub-block.
+void q4_kx16_decode(const BlockQ4_Kx16* w, std::int64_t nsb, const QuantizedRows& x, std::int64_t x_row, float* y) {
+  const std::int64_t n = nsb * kSuperBlock;
+  const std::int64_t nb = n / kQuantBlock;
+  const __m512i low_mask = _mm512_set1_epi8(0x0f);
+  const std::int8_t* xq = x.q + x_row * n;
+  const float* xd = x.d + x_row * nb;
+  const std::int32_t* xsum = x.sum + x_row * nb;
+  __m512 acc = _mm512_setzero_ps();
+  for (std::int64_t sb = 0; sb < nsb; ++sb) {
+    const BlockQ4_Kx16& block = w[sb];
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.d)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.dmin)));
+    for (int p = 0; p < 4; ++p) {
+      const std::int64_t a = sb * 8 + 2 * p;  // activation block of the low nibbles; a + 1 the high
+      __m512i low_sums = _mm512_setzero_si512();
+      __m512i high_sums = _mm512_setzero_si512();
+      for (int g = 0; g < 8; ++g) {
+        const __m512i raw = _mm512_loadu_si512(block.qs[p][g][0]);
+        std::int32_t low_quad;
+        std::int32_t high_quad;
+        std::memcpy(&low_quad, xq + a * kQuantBlock + 4 * g, 4);
+        std::memcpy(&high_quad, xq + (a + 1) * kQuantBlock + 4 * g, 4);
+        low_sums = _mm512_dpbusd_epi32(low_sums, _mm512_and_si512(raw, low_mask), _mm512_set1_epi32(low_quad));
+        high_sums = _mm512_dpbusd_epi32(high_sums, _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_mask),
+                                        _mm512_set1_epi32(high_quad));
+      }
+      for (int half = 0; half < 2; ++half) {
+        const int j = 2 * p + half;
+        const __m512 scale = _mm512_mul_ps(d, Q4Kx16Groups::bytes_to_floats(block.scales[j]));
+        const __m512 min = _mm512_mul_ps(dmin, Q4Kx16Groups::bytes_to_floats(block.mins[j]));
+        const float activation_scale = xd[a + half];
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(half == 0 ? low_sums : high_sums),
+                              _mm512_mul_ps(scale, _mm512_set1_ps(activation_scale)), acc);
+        acc = _mm512_fmadd_ps(min, _mm512_set1_ps(-activation_scale * static_cast<float>(xsum[a + half])), acc);
+      }
+    }
+  }
+  _mm512_storeu_ps(y, acc);
+}
+
 // Q4_Kx16 in the same two shapes; groups are nsb blocks apart.
 void matmul_q4_Kx16_512(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                         std::int64_t m, float* y, std::int64_t ldy) {
@@ -906,9 +949,7 @@ void matmul_q4_Kx16_512(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n
     if (g < groups) kmajor_kernel<kQPanelRows, 1>(Q4Kx16Groups{w + g * nsb, nsb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
   }
   for (; i < m; ++i) {
-    for (std::int64_t g = 0; g < groups; ++g) {
-      kmajor_kernel<1, 1>(Q4Kx16Groups{w + g * nsb, nsb}, x, i, nb, 16, y + i * ldy + g * 16, ldy);
-    }
+    for (std::int64_t g = 0; g < groups; ++g) q4_kx16_decode(w + g * nsb, nsb, x, i, y + i * ldy + g * 16);
   }
 }
 
