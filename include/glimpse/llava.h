@@ -45,7 +45,7 @@ struct LoadReport {
   std::string kernels;              // the kernel table in use, e.g. "avx512"
   std::optional<DType> quantized;   // set when LoadOptions::quantize was
   int n_quantized = 0;              // tensors quantized
-  int n_kept = 0;                   // linear weights left as stored (a width not a multiple of 32)
+  int n_kept = 0;                   // linear weights left as stored (rows not whole blocks)
   std::size_t bytes_before = 0;     // stored bytes of the quantized tensors
   std::size_t bytes_after = 0;      // their bytes after quantization
   double seconds = 0.0;             // time spent quantizing

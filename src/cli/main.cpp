@@ -44,7 +44,10 @@ void print_load_report(const LoadReport& report) {
                report.kernels.c_str(), report.n_quantized, std::string(dtype_name(*report.quantized)).c_str(),
                static_cast<double>(report.bytes_before) / 1e6, static_cast<double>(report.bytes_after) / 1e6,
                report.seconds);
-  if (report.n_kept > 0) std::fprintf(stderr, "; %d kept as stored (width not a multiple of 32)", report.n_kept);
+  if (report.n_kept > 0) {
+    std::fprintf(stderr, "; %d kept as stored (rows not a multiple of the %lld-value block)", report.n_kept,
+                 static_cast<long long>(dtype_info(*report.quantized).block));
+  }
   if (report.n_repacked > 0) std::fprintf(stderr, "; %d interleaved for these kernels", report.n_repacked);
   print_copied();
   std::fprintf(stderr, "\n");
