@@ -15,9 +15,9 @@ namespace glimpse::kernels {
 // y[n_rows, out] = x[n_rows, in] @ weight[out, in]^T (+ bias[out] when bias is not null).
 // `weight` must be rank 2; `bias` may be any dtype and has `out` elements. With block-type
 // weights, each row of x is first quantized to 8 bits per block of 32 (as llama.cpp does for
-// Q8_0 and Q4_0) and the products are int8 dot products. For Q4_K and Q6_K llama.cpp uses one
-// activation scale per 256 values; the blocks of 32 here are finer, so the products differ from
-// its by rounding.
+// Q8_0 and Q4_0) and the products are int8 dot products. For Q4_K and Q6_K, llama.cpp uses one
+// activation scale per 256 values. The blocks of 32 here are finer, so the products differ from
+// llama.cpp's by rounding.
 void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
             const TensorView* bias, float* y);
 

@@ -156,6 +156,7 @@ float fit_symmetric(int n, int nmax, const float* x, std::int8_t* levels) {
     return 0.0f;
   }
   auto level = [nmax](float scaled) { return std::max(-nmax, std::min(nmax - 1, nearest_int(scaled))); };
+
   float iscale = -nmax / max;
   float sum_lx = 0;
   float sum_l2 = 0;
@@ -168,6 +169,7 @@ float fit_symmetric(int n, int nmax, const float* x, std::int8_t* levels) {
   }
   float scale = sum_l2 != 0 ? sum_lx / sum_l2 : 0.0f;
   float best = scale * sum_lx;
+
   for (int step = -9; step <= 9; ++step) {
     if (step == 0) continue;
     iscale = -(nmax + 0.1f * step) / max;

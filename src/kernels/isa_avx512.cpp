@@ -629,9 +629,9 @@ void qpanel_matmul(const Reader& reader, std::int64_t rows, const QuantizedRows&
 
 // ---- Q4_K and Q6_K panels ---------------------------------------------------------------------
 // The same k-major int8 panels for the super-block types, one 32-value activation block at a
-// time. Each block carries two float arrays of kQPanelWidth: for Q4_K the scales d * sc and
-// the mins dmin * m (a value is scale * q - min); for Q6_K the scales d * sc of its first and
-// second 16 values. Q4_K's bytes are its levels 0..15, the unsigned operand of vpdpbusd. Q6_K's
+// time. Each block carries two float arrays of kQPanelWidth. For Q4_K they are the scales
+// d * sc and the mins dmin * m, and a value is scale * q - min. For Q6_K they are the scales
+// d * sc of the block's first and second 16 values. Q4_K's bytes are its levels 0..15, the unsigned operand of vpdpbusd. Q6_K's
 // are its signed values q - 32, so the activations become the unsigned operand as x + 128; the
 // two int32 arrays that follow hold -128 times each row's sum of values over each half, which
 // cancels that offset.
@@ -645,10 +645,12 @@ inline void put_column(std::uint8_t* bytes, std::int64_t r, __m256i levels) {
   for (int g = 0; g < 8; ++g) column[g * kQPanelWidth] = quads[g];
 }
 
-// Array `which` (0, 1: float scales or mins; 2, 3: Q6_K's int32 offsets) of a panel block.
-inline float* panel_floats(std::uint8_t* bytes, int which) {
-  return reinterpret_cast<float*>(bytes + kQuantBlock * kQPanelWidth) + which * kQPanelWidth;
+// Float array `index` (0: scales, 1: mins or second scales) of a panel block.
+inline float* panel_floats(std::uint8_t* bytes, int index) {
+  return reinterpret_cast<float*>(bytes + kQuantBlock * kQPanelWidth) + index * kQPanelWidth;
 }
+
+// Q6_K's int32 offsets of the first (half 0) or second 16 values of a panel block.
 inline std::int32_t* panel_offsets(std::uint8_t* bytes, int half) {
   return reinterpret_cast<std::int32_t*>(bytes + kQuantBlock * kQPanelWidth) + (2 + half) * kQPanelWidth;
 }
@@ -717,8 +719,8 @@ void pack_q6_k_panel(const BlockQ6_K* w, std::int64_t nsb, std::int64_t first, s
           const __m256i ones = _mm256_set1_epi16(1);
           _mm256_store_si256(reinterpret_cast<__m256i*>(pairs),
                              _mm256_hadd_epi32(_mm256_madd_epi16(wide_low, ones), _mm256_madd_epi16(wide_high, ones)));
-          // pairs: [low 0-1, low 2-3, high 0-1, high 2-3 | low 4-5, low 6-7, high 4-5, high 6-7] in
-          // units of 4 values, i.e. values 0-15 sit in pairs 0, 1, 4, 5 and 16-31 in 2, 3, 6, 7.
+          // Each pair entry sums 4 values. Values 0-15 are in entries 0, 1, 4, 5 and values
+          // 16-31 in entries 2, 3, 6, 7, the lane order of vphaddd.
           panel_offsets(bytes, 0)[r] = -128 * (pairs[0] + pairs[1] + pairs[4] + pairs[5]);
           panel_offsets(bytes, 1)[r] = -128 * (pairs[2] + pairs[3] + pairs[6] + pairs[7]);
         }
@@ -731,8 +733,8 @@ void pack_q6_k_panel(const BlockQ6_K* w, std::int64_t nsb, std::int64_t first, s
   }
 }
 
-// MR activation rows times one K-type panel (kQPanelVectors vectors of 16 rows). For Q6_K,
-// half_sums holds the sums of each activation block's first and second 16 values.
+// MR activation rows times one K-type panel (kQPanelVectors vectors of 16 rows). Q6_K's sums
+// start at the panel's int32 offsets and take the first and second 16 values separately.
 template <int MR, bool kQ6>
 void kpanel_kernel(const std::uint8_t* panel, const QuantizedRows& x, std::int64_t x_row, std::int64_t nb,
                    std::int64_t rows, float* y, std::int64_t ldy) {

@@ -62,8 +62,8 @@ TEST(QuantizedModel, LoadTimeQuantizationReportsWhatItDid) {
   EXPECT_FALSE(report.kernels.empty());
 }
 
-// Q4_K and Q6_K need rows of whole 256-value super-blocks; the fixture's rows of 64, 160 and 192
-// values stay as stored, and the model computes exactly as the F16 one.
+// Q4_K and Q6_K need rows of whole 256-value super-blocks. The fixture's rows of 64, 160 and 192
+// values stay as stored, so the model computes exactly as the F16 one.
 TEST(QuantizedModel, SuperBlockTypesKeepShortRows) {
   const auto reference = testing::read_json(kFixture / "reference.json");
   const auto f16 = load(kFixture / "model-f16", std::nullopt);

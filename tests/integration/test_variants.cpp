@@ -130,8 +130,8 @@ TEST(Variants, GeneratorListsEveryVariant) {
 // Load-time quantization of the variant whose rows are whole Q4_K/Q6_K super-blocks: every
 // linear weight of the language model is converted, and the logits at all positions move from
 // the float64 reference by an amount that fits the block type. The bounds are loose limits for
-// a correct implementation (a wrong layout, scale or min gives a relative error near 1); the
-// measured values are printed.
+// a correct implementation, because a wrong layout, scale or min gives a relative error near 1.
+// The test prints the measured values.
 TEST(Variants, QuantizedLogitsStayNearReference) {
   const auto folder = testing::variants_dir() / "wide256_f16";
   const std::string message = testing::missing_fixture_message(folder / "reference" / "case.json");

@@ -396,7 +396,9 @@ TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
 // to the same values and multiplies to the same results as the plain layout, in every table.
 // `seed` seeds the weight and `seed + 100` the activations.
 void check_interleaved(DType stored, std::int64_t m, std::int64_t rows, std::int64_t n, std::uint32_t seed) {
-  const DType packed_type = stored == DType::kQ4_0 ? DType::kQ4_0x16 : stored == DType::kQ8_0 ? DType::kQ8_0x16 : DType::kQ4_Kx16;
+  DType packed_type = DType::kQ4_Kx16;
+  if (stored == DType::kQ4_0) packed_type = DType::kQ4_0x16;
+  if (stored == DType::kQ8_0) packed_type = DType::kQ8_0x16;
   const std::string what = std::string(dtype_name(packed_type)) + " m=" + std::to_string(m) + " rows=" + std::to_string(rows);
   const TypedWeight plain = make_typed_weight(stored, rows, n, seed + static_cast<std::uint32_t>(rows * n));
   const std::int64_t nb = n / 32;
