@@ -83,7 +83,7 @@ inline int q6_k_value(const BlockQ6_K& block, int v) {
 // Q4_K super-blocks of 16 consecutive rows, k-major, made at load time. The block holds the 16
 // rows' d and dmin and their 8 sub-block scales and mins as bytes (scales[j][row]). Then, for
 // each 32-byte run p of qs (0..3) and each group g (0..7), come the 16 rows' bytes 4g..4g+3. Byte t of a
-// group holds value 64p + 4g + t in its low nibble and value 64p + 32 + 4g + t in its high
+// group contains value 64p + 4g + t in its low nibble and value 64p + 32 + 4g + t in its high
 // nibble, so a mask or a shift of one 64-byte group gives 4 values of 16 rows for vpdpbusd.
 // The decoded scales make it 64 bytes larger than the 16 Q4_K blocks it comes from.
 struct BlockQ4_Kx16 {

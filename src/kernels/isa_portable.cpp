@@ -157,10 +157,48 @@ void quantize_row(const float* x, std::int64_t n, std::int8_t* q, float* d, std:
   }
 }
 
-// Q4_K: sub-block j of a super-block is activation block 8b + j. Its value is
+// One Q4_K super-block with its scales, mins and 4-bit levels unpacked, in value order.
+struct Q4KLevels {
+  float d = 0.0f;
+  float dmin = 0.0f;
+  int scale[8] = {};
+  int min[8] = {};
+  std::uint8_t q[kSuperBlock] = {};
+};
+
+Q4KLevels unpack_q4_k(const BlockQ4_K& block) {
+  Q4KLevels levels;
+  levels.d = f16_to_f32(block.d);
+  levels.dmin = f16_to_f32(block.dmin);
+  for (int j = 0; j < 8; ++j) {
+    q4_k_scale_min(block.scales, j, levels.scale[j], levels.min[j]);
+    const std::uint8_t* qs = block.qs + 32 * (j / 2);
+    for (int l = 0; l < 32; ++l) levels.q[32 * j + l] = j % 2 == 0 ? (qs[l] & 0x0f) : (qs[l] >> 4);
+  }
+  return levels;
+}
+
+Q4KLevels unpack_q4_kx16(const BlockQ4_Kx16& block, int slot) {
+  Q4KLevels levels;
+  levels.d = f16_to_f32(block.d[slot]);
+  levels.dmin = f16_to_f32(block.dmin[slot]);
+  for (int j = 0; j < 8; ++j) {
+    levels.scale[j] = block.scales[j][slot];
+    levels.min[j] = block.mins[j][slot];
+    for (int l = 0; l < 32; ++l) {
+      const std::uint8_t byte = block.qs[j / 2][l / 4][slot][l % 4];
+      levels.q[32 * j + l] = j % 2 == 0 ? (byte & 0x0f) : (byte >> 4);
+    }
+  }
+  return levels;
+}
+
+// Q4_K: sub-block j of super-block b is activation block 8b + j. Its value is
 // d * sc * q - dmin * m, so the dot product is d * sc * sum(q * x) - dmin * m * sum(x).
-void matmul_q4_K(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
-                 std::int64_t m, float* y, std::int64_t ldy) {
+// `unpack(r, b)` returns super-block b of weight row r.
+template <typename Unpack>
+void q4_k_matmul(std::int64_t rows, std::int64_t n, const QuantizedRows& x, std::int64_t m, float* y,
+                 std::int64_t ldy, Unpack unpack) {
   const std::int64_t nsb = n / kSuperBlock;
   const std::int64_t nb = n / kQuantBlock;
   for (std::int64_t i = 0; i < m; ++i) {
@@ -170,21 +208,13 @@ void matmul_q4_K(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const Qu
     for (std::int64_t r = 0; r < rows; ++r) {
       float total = 0.0f;
       for (std::int64_t b = 0; b < nsb; ++b) {
-        const BlockQ4_K& block = w[r * nsb + b];
-        const float d = f16_to_f32(block.d);
-        const float dmin = f16_to_f32(block.dmin);
+        const Q4KLevels block = unpack(r, b);
         for (int j = 0; j < 8; ++j) {
-          int sc = 0;
-          int mn = 0;
-          q4_k_scale_min(block.scales, j, sc, mn);
           const std::int64_t a = b * 8 + j;
-          const std::uint8_t* qs = block.qs + 32 * (j / 2);
           std::int32_t isum = 0;
-          for (int l = 0; l < 32; ++l) {
-            const int q = j % 2 == 0 ? (qs[l] & 0x0f) : (qs[l] >> 4);
-            isum += q * xq[a * kQuantBlock + l];
-          }
-          total += xd[a] * (d * static_cast<float>(sc * isum) - dmin * static_cast<float>(mn * xsum[a]));
+          for (int l = 0; l < 32; ++l) isum += block.q[32 * j + l] * xq[a * kQuantBlock + l];
+          total += xd[a] * (block.d * static_cast<float>(block.scale[j] * isum) -
+                            block.dmin * static_cast<float>(block.min[j] * xsum[a]));
         }
       }
       y[i * ldy + r] = total;
@@ -192,38 +222,18 @@ void matmul_q4_K(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const Qu
   }
 }
 
-// The same arithmetic as matmul_q4_K on the interleaved layout.
+void matmul_q4_K(const BlockQ4_K* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                 std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nsb = n / kSuperBlock;
+  q4_k_matmul(rows, n, x, m, y, ldy, [&](std::int64_t r, std::int64_t b) { return unpack_q4_k(w[r * nsb + b]); });
+}
+
 void matmul_q4_Kx16(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
                     std::int64_t m, float* y, std::int64_t ldy) {
   const std::int64_t nsb = n / kSuperBlock;
-  const std::int64_t nb = n / kQuantBlock;
-  for (std::int64_t i = 0; i < m; ++i) {
-    const std::int8_t* xq = x.q + i * n;
-    const float* xd = x.d + i * nb;
-    const std::int32_t* xsum = x.sum + i * nb;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const int slot = static_cast<int>(r % 16);
-      float total = 0.0f;
-      for (std::int64_t b = 0; b < nsb; ++b) {
-        const BlockQ4_Kx16& block = w[(r / 16) * nsb + b];
-        const float d = f16_to_f32(block.d[slot]);
-        const float dmin = f16_to_f32(block.dmin[slot]);
-        for (int j = 0; j < 8; ++j) {
-          const std::int64_t a = b * 8 + j;
-          std::int32_t isum = 0;
-          for (int l = 0; l < 32; ++l) {
-            const std::uint8_t byte = block.qs[j / 2][l / 4][slot][l % 4];
-            const int q = j % 2 == 0 ? (byte & 0x0f) : (byte >> 4);
-            isum += q * xq[a * kQuantBlock + l];
-          }
-          const int sc = block.scales[j][slot];
-          const int mn = block.mins[j][slot];
-          total += xd[a] * (d * static_cast<float>(sc * isum) - dmin * static_cast<float>(mn * xsum[a]));
-        }
-      }
-      y[i * ldy + r] = total;
-    }
-  }
+  q4_k_matmul(rows, n, x, m, y, ldy, [&](std::int64_t r, std::int64_t b) {
+    return unpack_q4_kx16(w[(r / 16) * nsb + b], static_cast<int>(r % 16));
+  });
 }
 
 // Q6_K: activation block 8b + t covers sub-blocks 2t and 2t + 1 of super-block b.
