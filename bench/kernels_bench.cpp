@@ -63,7 +63,8 @@ std::vector<std::uint8_t> random_weights(std::int64_t out, std::int64_t in, glim
 
 // Arguments: rows of x, output features, input features, dtype (glimpse::DType: 0 f32, 1 f16,
 // 2 bf16, 3 q8_0, 4 q4_0, 5 q4_0x16, 6 q8_0x16, 7 q4_K, 8 q6_K, 9 q4_Kx16), kernel table (-1 the automatic choice, else
-// kernels::Isa). The interleaved types need a table that has their kernel (avx512).
+// kernels::Isa: 0 portable, 1 avx2, 2 avx512, 3 amx). The interleaved types need a table that has
+// their kernel (avx512 or amx).
 void BM_Linear(benchmark::State& state) {
   const std::int64_t n_rows = state.range(0), out = state.range(1), in = state.range(2);
   const auto dtype = static_cast<glimpse::DType>(state.range(3));
@@ -95,6 +96,8 @@ BENCHMARK(BM_Linear)
     ->ArgsProduct({{1}, {2048}, {5632}, {1, 3, 4}, {-1}})
     // A prefill of the LLaVA prompt (600 positions) at the 7B attention shape.
     ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6, 7, 8, 9}, {-1}})
+    // The interleaved types' prompt kernels with vpdpbusd and with AMX tiles.
+    ->ArgsProduct({{600}, {4096}, {4096}, {5, 6, 9}, {2, 3}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -19,6 +23,7 @@ const IsaKernels* table_of(Isa isa) {
     case Isa::kPortable: return portable_kernels();
     case Isa::kAvx2: return avx2_kernels();
     case Isa::kAvx512: return avx512_kernels();
+    case Isa::kAmx: return amx_kernels();
   }
   return nullptr;
 }
@@ -30,6 +35,23 @@ bool cpu_has_f16c() {
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
   return (ecx & bit_F16C) != 0;
+}
+
+// AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25), and Linux's permission to use the
+// tile data registers, which a process must ask for once (arch_prctl ARCH_REQ_XCOMP_PERM for
+// XFEATURE_XTILEDATA) before any of its threads touches a tile.
+bool cpu_has_amx() {
+  unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  static const bool permitted = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  return permitted;
+#else
+  return false;
+#endif
 }
 #endif
 
@@ -43,6 +65,7 @@ bool cpu_has(Isa isa) {
     case Isa::kAvx512:
       return cpu_has(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case Isa::kAmx: return cpu_has(Isa::kAvx512) && cpu_has_amx();
   }
   return false;
 #else
@@ -53,16 +76,18 @@ bool cpu_has(Isa isa) {
 const IsaKernels* choose() {
   const char* forced = std::getenv("GLIMPSE_ISA");
   if (forced != nullptr && forced[0] != '\0') {
-    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
       if (std::strcmp(forced, isa_name(isa)) != 0) continue;
       if (isa_supported(isa)) return table_of(isa);
       log_message(LogLevel::kWarning, std::string("GLIMPSE_ISA=") + forced + " is not supported by this CPU or build; using the best supported kernels");
     }
-    if (std::strcmp(forced, "avx2") != 0 && std::strcmp(forced, "avx512") != 0 && std::strcmp(forced, "portable") != 0) {
-      log_message(LogLevel::kWarning, std::string("GLIMPSE_ISA=") + forced + " is not one of portable, avx2, avx512; ignoring it");
+    if (std::strcmp(forced, "avx2") != 0 && std::strcmp(forced, "avx512") != 0 && std::strcmp(forced, "amx") != 0 &&
+        std::strcmp(forced, "portable") != 0) {
+      log_message(LogLevel::kWarning,
+                  std::string("GLIMPSE_ISA=") + forced + " is not one of portable, avx2, avx512, amx; ignoring it");
     }
   }
-  for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2}) {
     if (isa_supported(isa)) return table_of(isa);
   }
   return portable_kernels();
@@ -76,6 +101,7 @@ std::atomic<const IsaKernels*> g_active{nullptr};
 // Builds for other architectures compile only the portable table.
 const IsaKernels* avx2_kernels() { return nullptr; }
 const IsaKernels* avx512_kernels() { return nullptr; }
+const IsaKernels* amx_kernels() { return nullptr; }
 #endif
 
 bool isa_supported(Isa isa) { return table_of(isa) != nullptr && cpu_has(isa); }
@@ -100,6 +126,7 @@ const char* isa_name(Isa isa) {
     case Isa::kPortable: return "portable";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAmx: return "amx";
   }
   return "unknown";
 }

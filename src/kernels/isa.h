@@ -9,13 +9,14 @@
 // table is the scalar reference that the tests compare the others with.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "glimpse/quant.h"
 
 namespace glimpse::kernels {
 
-enum class Isa : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+enum class Isa : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
 // Activation rows quantized for int8 dot products with Q8_0, Q4_0, Q4_K and Q6_K weights. Per block of 32
 // values: d = max|x| / 127, q = round-half-even(x * (1 / d)), sum = the sum of the 32 q values
@@ -24,6 +25,9 @@ struct QuantizedRows {
   const std::int8_t* q = nullptr;     // [m][n]
   const float* d = nullptr;           // [m][n / 32]
   const std::int32_t* sum = nullptr;  // [m][n / 32]
+  // The same rows rearranged by the table's tile_rows, or null. Kernels that use it rearrange
+  // the rows themselves when it is null.
+  const void* tiles = nullptr;
 };
 
 struct IsaKernels {
@@ -70,6 +74,13 @@ struct IsaKernels {
   // Widening conversions of n values.
   void (*f16_to_f32)(const std::uint16_t* in, std::int64_t n, float* out);
   void (*bf16_to_f32)(const std::uint16_t* in, std::int64_t n, float* out);
+
+  // Optional (null in most tables): the bytes that tile_rows writes for m rows of n values, and
+  // the rearrangement itself of tiles [tile_begin, tile_end) of x into `out`. linear() runs it
+  // once per call and passes the result as QuantizedRows::tiles to the x16 kernels, instead of
+  // each job rearranging the same rows again.
+  std::size_t (*tile_rows_bytes)(std::int64_t m, std::int64_t n);
+  void (*tile_rows)(const QuantizedRows& x, std::int64_t n, std::int64_t tile_begin, std::int64_t tile_end, void* out);
 };
 
 // The tables compiled into this build. The x86 ones are null when the compiler cannot target
@@ -77,12 +88,14 @@ struct IsaKernels {
 const IsaKernels* portable_kernels();
 const IsaKernels* avx2_kernels();
 const IsaKernels* avx512_kernels();
+// The AVX-512 table with prompt-shaped products of the x16 layouts on AMX-INT8 tiles.
+const IsaKernels* amx_kernels();
 
 // Whether this CPU and build can run `isa`.
 bool isa_supported(Isa isa);
 
 // The table in use: the best supported one, unless the GLIMPSE_ISA environment variable
-// (portable, avx2 or avx512) names another. It is chosen on first use.
+// (portable, avx2, avx512 or amx) names another. It is chosen on first use.
 const IsaKernels& active_kernels();
 
 // Makes `isa` the table in use and returns true, or returns false when it is not supported.

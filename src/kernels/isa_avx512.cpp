@@ -974,14 +974,237 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
   quant_matmul_512<true>(w, rows, n, x, m, y, ldy);
 }
 
+// ---- AMX tiles ---------------------------------------------------------------------------------
+// Prompt-shaped products of the x16 layouts on AMX tiles, where the CPU has AMX-INT8. One
+// tdpbssd multiplies 16 activation rows by 16 weight rows over one 32-value block: 8192 int8
+// products into a 16 x 16 tile of int32 sums, which vpdpbusd needs 128 instructions for. The
+// block scales differ from block to block, so each block's tile is stored and scaled in float,
+// as the k-major kernel scales its vpdpbusd sums. The integer sums are the same as those of the
+// other tables; only the order of the float additions differs.
+//
+// Each call first copies its weight rows into a panel of signed values in the tile layout (per
+// block, 8 rows of 64 bytes: values 4g..4g+3 of 16 weight rows), with float scales and mins,
+// and then reuses the panel for every 16 activation rows.
+
+struct AmxPanelBlock {
+  std::int8_t q[8][16][4];
+  float scales[16];
+  float mins[16];  // Q4_K's mins; zero for the symmetric types
+};
+static_assert(sizeof(AmxPanelBlock) % 64 == 0, "panel blocks stay 64-byte aligned");
+
+// Tiles 0-3 hold int32 sums (16 x 16), 4 and 5 activation blocks (16 rows of 32 bytes), 6 and 7
+// weight blocks (8 rows of 64 bytes).
+struct alignas(64) AmxTileConfig {
+  std::uint8_t palette = 1;
+  std::uint8_t start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 32, 32, 64, 64};
+  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 8, 8};
+};
+static_assert(sizeof(AmxTileConfig) == 64, "the tile configuration is one 64-byte record");
+
+constexpr std::int64_t kAmxRows = 16;  // activation rows per tile
+
+template <typename Source>
+void pack_amx_panel(const Source& source, std::int64_t nb, std::int64_t groups, AmxPanelBlock* panel) {
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(Source::kOffset));
+  for (std::int64_t v = 0; v < groups; ++v) {
+    for (std::int64_t b = 0; b < nb; ++b) {
+      AmxPanelBlock& out = panel[v * nb + b];
+      for (int g = 0; g < 8; ++g) {
+        _mm512_store_si512(out.q[g], _mm512_sub_epi8(source.load(b, g, static_cast<int>(v)), offset));
+      }
+      _mm512_store_ps(out.scales, source.scales(b, static_cast<int>(v)));
+      if constexpr (has_mins<Source>()) {
+        _mm512_store_ps(out.mins, source.mins(b, static_cast<int>(v)));
+      } else {
+        _mm512_store_ps(out.mins, _mm512_setzero_ps());
+      }
+    }
+  }
+}
+
+// 16 activation rows, block by block: the 16 x 32 bytes of each block together (one tile load
+// of 8 whole cache lines rather than 16 half lines a row apart, which all map to the same L1
+// set when the row length is a multiple of 4 KiB), each row's scale, and for Q4_K each row's
+// -scale * sum, the factor of the mins.
+struct AmxActBlock {
+  std::int8_t q[kAmxRows][kQuantBlock];
+  float d[kAmxRows];
+  float min_factor[kAmxRows];
+};
+static_assert(sizeof(AmxActBlock) % 64 == 0, "activation blocks keep the alignment of their buffer");
+
+void pack_amx_acts(const QuantizedRows& x, std::int64_t x_row, std::int64_t nb, AmxActBlock* out) {
+  const std::int64_t n = nb * kQuantBlock;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    for (int i = 0; i < kAmxRows; ++i) {
+      const std::int64_t at = (x_row + i) * nb + b;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].q[i]),
+                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + (x_row + i) * n + b * kQuantBlock)));
+      out[b].d[i] = x.d[at];
+      out[b].min_factor[i] = -x.d[at] * static_cast<float>(x.sum[at]);
+    }
+  }
+}
+
+// Adds one block's tile of int32 sums, scaled, to the 16 accumulators (and the Q4_K mins).
+template <bool kMins>
+inline void scale_tile(const std::int32_t (&sums)[kAmxRows][16], const AmxPanelBlock& w, const AmxActBlock& a,
+                       __m512 (&acc)[kAmxRows]) {
+  const __m512 scales = _mm512_load_ps(w.scales);
+  for (int i = 0; i < kAmxRows; ++i) {
+    const __m512 sum = _mm512_cvtepi32_ps(_mm512_load_si512(sums[i]));
+    acc[i] = _mm512_fmadd_ps(sum, _mm512_mul_ps(scales, _mm512_set1_ps(a.d[i])), acc[i]);
+    if constexpr (kMins) acc[i] = _mm512_fmadd_ps(_mm512_load_ps(w.mins), _mm512_set1_ps(a.min_factor[i]), acc[i]);
+  }
+}
+
+// 16 packed activation rows times one packed group of 16 weight rows; stores `rows` outputs per
+// activation row. The tile configuration is loaded.
+//
+// Tiles 0-3 take the int32 sums of four blocks in turn, 4-5 their activation blocks and 6-7
+// their weight blocks. The tile unit runs its instructions in order, so each step stores block
+// b's sums first, then issues the product of block b + 3, and scales block b's sums while that
+// product runs.
+#define GLIMPSE_AMX_ISSUE(sums_tile, act_tile, weight_tile, block)  \
+  do {                                                             \
+    _tile_zero(sums_tile);                                         \
+    _tile_loadd(act_tile, acts[block].q, kQuantBlock);             \
+    _tile_loadd(weight_tile, group[block].q, 64);                  \
+    _tile_dpbssd(sums_tile, act_tile, weight_tile);                \
+  } while (0)
+#define GLIMPSE_AMX_STEP(sums_tile, next_sums_tile, next_act_tile, next_weight_tile, block)           \
+  do {                                                                                             \
+    _tile_stored(sums_tile, sums[(block) % 2], 64);                                                \
+    if ((block) + 3 < nb) GLIMPSE_AMX_ISSUE(next_sums_tile, next_act_tile, next_weight_tile, (block) + 3); \
+    scale_tile<kMins>(sums[(block) % 2], group[block], acts[block], acc);                         \
+  } while (0)
+
+template <bool kMins>
+void amx_group(const AmxPanelBlock* group, const AmxActBlock* acts, std::int64_t nb, std::int64_t rows, float* y,
+               std::int64_t ldy) {
+  alignas(64) std::int32_t sums[2][kAmxRows][16];
+  __m512 acc[kAmxRows];
+  for (__m512& a : acc) a = _mm512_setzero_ps();
+  GLIMPSE_AMX_ISSUE(0, 4, 6, 0);
+  if (nb > 1) GLIMPSE_AMX_ISSUE(1, 5, 7, 1);
+  if (nb > 2) GLIMPSE_AMX_ISSUE(2, 4, 6, 2);
+  for (std::int64_t b = 0; b < nb; b += 4) {
+    // Block b + 3 takes the sums tile after block b's and the other activation and weight tiles.
+    GLIMPSE_AMX_STEP(0, 3, 5, 7, b);
+    if (b + 1 >= nb) break;
+    GLIMPSE_AMX_STEP(1, 0, 4, 6, b + 1);
+    if (b + 2 >= nb) break;
+    GLIMPSE_AMX_STEP(2, 1, 5, 7, b + 2);
+    if (b + 3 >= nb) break;
+    GLIMPSE_AMX_STEP(3, 2, 4, 6, b + 3);
+  }
+  const __mmask16 mask = rows >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << rows) - 1u);
+  for (int i = 0; i < kAmxRows; ++i) _mm512_mask_storeu_ps(y + i * ldy, mask, acc[i]);
+}
+
+#undef GLIMPSE_AMX_ISSUE
+#undef GLIMPSE_AMX_STEP
+
+// A 64-byte aligned buffer of T, one per thread and use, grown as needed.
+template <typename T>
+struct AlignedScratch {
+  T* data = nullptr;
+  std::int64_t size = 0;
+  T* reserve(std::int64_t count) {
+    if (size < count) {
+      _mm_free(data);
+      data = static_cast<T*>(_mm_malloc(static_cast<std::size_t>(count) * sizeof(T), 64));
+      size = count;
+    }
+    return data;
+  }
+  ~AlignedScratch() { _mm_free(data); }
+};
+
+std::size_t amx_tile_rows_bytes(std::int64_t m, std::int64_t n) {
+  return static_cast<std::size_t>(m / kAmxRows * (n / kQuantBlock)) * sizeof(AmxActBlock);
+}
+
+void amx_tile_rows(const QuantizedRows& x, std::int64_t n, std::int64_t tile_begin, std::int64_t tile_end, void* out) {
+  const std::int64_t nb = n / kQuantBlock;
+  for (std::int64_t t = tile_begin; t < tile_end; ++t) {
+    pack_amx_acts(x, t * kAmxRows, nb, static_cast<AmxActBlock*>(out) + t * nb);
+  }
+}
+
+// `groups` groups of 16 weight rows given by `source`, times m activation rows. Whole tiles of 16
+// activation rows go through AMX; the rows left over take the AVX-512 kernel `rest`.
+template <typename Source, typename Rest>
+void amx_matmul(const Source& source, std::int64_t groups, std::int64_t nb, const QuantizedRows& x, std::int64_t m,
+                float* y, std::int64_t ldy, Rest rest) {
+  const std::int64_t tiled = m / kAmxRows * kAmxRows;
+  if (tiled > 0) {
+    thread_local AlignedScratch<AmxPanelBlock> panel;
+    thread_local AlignedScratch<AmxActBlock> own_acts;
+    pack_amx_panel(source, nb, groups, panel.reserve(groups * nb));
+    const auto* tiles = static_cast<const AmxActBlock*>(x.tiles);
+    if (tiles == nullptr) own_acts.reserve(nb);
+    const AmxTileConfig config;
+    _tile_loadconfig(&config);
+    for (std::int64_t i = 0; i < tiled; i += kAmxRows) {
+      const AmxActBlock* acts = tiles != nullptr ? tiles + i / kAmxRows * nb : own_acts.data;
+      if (tiles == nullptr) pack_amx_acts(x, i, nb, own_acts.data);
+      for (std::int64_t v = 0; v < groups; ++v) {
+        amx_group<has_mins<Source>()>(panel.data + v * nb, acts, nb, 16, y + i * ldy + v * 16, ldy);
+      }
+    }
+    _tile_release();
+  }
+  if (tiled < m) {
+    const QuantizedRows left{x.q + tiled * nb * kQuantBlock, x.d + tiled * nb, x.sum + tiled * nb, nullptr};
+    rest(left, m - tiled, y + tiled * ldy);
+  }
+}
+
+void matmul_q8_0x16_amx(const BlockQ8_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  amx_matmul(Q8x16Groups{w, nb}, rows / 16, nb, x, m, y, ldy, [&](const QuantizedRows& left, std::int64_t m_left, float* y_left) {
+    matmul_q8_0x16_512(w, rows, n, left, m_left, y_left, ldy);
+  });
+}
+
+void matmul_q4_0x16_amx(const BlockQ4_0x16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  amx_matmul(Q4x16Groups{w, nb}, rows / 16, nb, x, m, y, ldy, [&](const QuantizedRows& left, std::int64_t m_left, float* y_left) {
+    matmul_q4_0x16_512(w, rows, n, left, m_left, y_left, ldy);
+  });
+}
+
+void matmul_q4_Kx16_amx(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n, const QuantizedRows& x,
+                        std::int64_t m, float* y, std::int64_t ldy) {
+  const std::int64_t nb = n / kQuantBlock;
+  amx_matmul(Q4Kx16Groups{w, n / kSuperBlock}, rows / 16, nb, x, m, y, ldy,
+             [&](const QuantizedRows& left, std::int64_t m_left, float* y_left) {
+               matmul_q4_Kx16_512(w, rows, n, left, m_left, y_left, ldy);
+             });
+}
+
 constexpr IsaKernels kAvx512 = {
     Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
     matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, matmul_q4_K_512, matmul_q6_K_512, matmul_q4_Kx16_512,
-    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86,
+    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, nullptr, nullptr,
+};
+
+// The AVX-512 table with the x16 layouts on AMX tiles for prompts.
+constexpr IsaKernels kAmx = {
+    Isa::kAmx,       "amx",             matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
+    matmul_q4_0_512, matmul_q4_0x16_amx, matmul_q8_0x16_amx, matmul_q4_K_512, matmul_q6_K_512, matmul_q4_Kx16_amx,
+    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, amx_tile_rows_bytes, amx_tile_rows,
 };
 
 }  // namespace
 
 const IsaKernels* avx512_kernels() { return &kAvx512; }
+const IsaKernels* amx_kernels() { return &kAmx; }
 
 }  // namespace glimpse::kernels

@@ -56,6 +56,7 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
   std::vector<std::int8_t> act_q;
   std::vector<float> act_d;
   std::vector<std::int32_t> act_sum;
+  std::vector<std::uint8_t> act_tiles;
   if (dtype_is_quantized(weight.dtype)) {
     const std::int64_t nb = in / kQuantBlock;
     act_q.resize(static_cast<std::size_t>(n_rows * in));
@@ -67,6 +68,16 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
       }
     });
     acts = {act_q.data(), act_d.data(), act_sum.data()};
+    // Tables that multiply whole tiles of activation rows rearrange them once here.
+    const bool x16 = weight.dtype == DType::kQ8_0x16 || weight.dtype == DType::kQ4_0x16 || weight.dtype == DType::kQ4_Kx16;
+    if (x16 && isa.tile_rows != nullptr && isa.tile_rows_bytes(n_rows, in) > 0) {
+      act_tiles.resize(isa.tile_rows_bytes(n_rows, in));
+      const auto tiles = static_cast<std::int64_t>(act_tiles.size() / isa.tile_rows_bytes(16, in));
+      pool.parallel_for(tiles, 1, [&](std::int64_t begin, std::int64_t end) {
+        isa.tile_rows(acts, in, begin, end, act_tiles.data());
+      });
+      acts.tiles = act_tiles.data();
+    }
   }
 
   // Jobs are blocks of weight rows; each reads its rows once and multiplies every input row.

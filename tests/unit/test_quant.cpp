@@ -30,12 +30,17 @@ std::vector<float> random_values(std::size_t n, std::uint32_t seed, float scale 
   return values;
 }
 
+constexpr Isa kAllIsas[] = {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kAmx};
+
 std::vector<const IsaKernels*> runnable_tables() {
   std::vector<const IsaKernels*> tables;
-  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
-    if (kernels::isa_supported(isa)) {
-      tables.push_back(isa == Isa::kPortable ? kernels::portable_kernels()
-                                             : isa == Isa::kAvx2 ? kernels::avx2_kernels() : kernels::avx512_kernels());
+  for (Isa isa : kAllIsas) {
+    if (!kernels::isa_supported(isa)) continue;
+    switch (isa) {
+      case Isa::kPortable: tables.push_back(kernels::portable_kernels()); break;
+      case Isa::kAvx2: tables.push_back(kernels::avx2_kernels()); break;
+      case Isa::kAvx512: tables.push_back(kernels::avx512_kernels()); break;
+      case Isa::kAmx: tables.push_back(kernels::amx_kernels()); break;
     }
   }
   return tables;
@@ -450,24 +455,36 @@ void check_interleaved(DType stored, std::int64_t m, std::int64_t rows, std::int
     ++checked;
   }
   EXPECT_GE(checked, 1) << what;
+
+  // linear() under each table, with its row blocks and, in tables that have it, the activation
+  // tiles that it prepares once per call.
+  ThreadPool pool(3);
+  for (Isa isa : kAllIsas) {
+    ForcedIsa forced(isa);
+    if (!forced.ok()) continue;
+    std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
+    kernels::linear(pool, x.data(), m, view, nullptr, y.data());
+    expect_matmul_close(y, x_used, plain, m, rows, n, std::string(kernels::isa_name(isa)) + " linear " + what);
+  }
 }
 
 TEST(KernelTables, InterleavedQ4MatchesScalarReference) {
   for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 16, 64}, {4, 32, 160}, {6, 32, 256}, {9, 48, 64},
-                                      {13, 80, 96}, {7, 16, 32}}) {
+                                      {13, 80, 96}, {7, 16, 32}, {16, 32, 96}, {35, 48, 160}}) {
     check_interleaved(DType::kQ4_0, m, rows, n, 500u);
   }
 }
 
 TEST(KernelTables, InterleavedQ8MatchesScalarReference) {
-  for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 32, 64}, {6, 16, 160}, {7, 48, 256}, {13, 64, 64}}) {
+  for (const auto [m, rows, n] : {std::tuple{1, 16, 32}, {1, 48, 96}, {3, 32, 64}, {6, 16, 160}, {7, 48, 256}, {13, 64, 64},
+                                  {16, 16, 32}, {33, 32, 96}, {48, 64, 160}}) {
     check_interleaved(DType::kQ8_0, m, rows, n, 700u);
   }
 }
 
 TEST(KernelTables, InterleavedQ4KMatchesScalarReference) {
   for (const auto [m, rows, n] : {std::tuple{1, 16, 256}, {1, 48, 512}, {3, 32, 256}, {6, 16, 768}, {7, 48, 256},
-                                  {13, 64, 512}}) {
+                                  {13, 64, 512}, {16, 16, 256}, {37, 48, 768}}) {
     check_interleaved(DType::kQ4_K, m, rows, n, 900u);
   }
 }
@@ -509,7 +526,7 @@ TEST(KernelTables, QuantizedLinearMatchesReferenceUnderEveryTable) {
         }
       }
     }
-    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    for (Isa isa : kAllIsas) {
       ForcedIsa forced(isa);
       if (!forced.ok()) continue;
       for (std::int64_t n_rows : {std::int64_t{1}, m}) {
@@ -531,7 +548,7 @@ TEST(KernelTables, HalfLinearAgreesBetweenDirectAndWidenedPaths) {
   const TypedWeight w = make_typed_weight(DType::kF16, rows, n, 31u);
   const TensorView view{DType::kF16, 2, {rows, n, 0, 0}, w.bytes.data()};
   const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 32u);
-  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : kAllIsas) {
     ForcedIsa forced(isa);
     if (!forced.ok()) continue;
     std::vector<float> all(static_cast<std::size_t>(m * rows));
