@@ -1,7 +1,8 @@
 // Numeric kernels that the models call. Activations are float32, row-major; weights are read in
 // their stored dtype (f32, f16, bf16, or the Q8_0, Q4_0, Q4_K and Q6_K block types) without a
 // widened copy of the whole tensor. The matmul inner loops come from a table chosen at run time
-// for the CPU: AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code (src/kernels/isa.h).
+// for the CPU: AMX-INT8, AVX-512 with VNNI, AVX2 with FMA and F16C, or portable code
+// (src/kernels/isa.h).
 #pragma once
 
 #include <cstdint>

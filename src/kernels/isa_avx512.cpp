@@ -4,7 +4,9 @@
 // Weights in the plain layouts are packed per call, or multiplied two blocks per vpdpbusd when
 // there are only a few activation rows. Decode-shaped calls read one weight row or one group of 16 interleaved rows after
 // another, so each thread streams memory sequentially.
-// CMake compiles this file alone with these target flags.
+// The AMX table at the end of the file is this table with AMX-INT8 tiles for prompts with the
+// x16 layouts. CMake compiles this file alone with these target flags and -mamx-tile/-mamx-int8,
+// which only the tile intrinsics use: the compiler never emits tile instructions by itself.
 #include <immintrin.h>
 
 #include <cstring>
@@ -174,8 +176,8 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
 // one after another. The hardware prefetchers of some CPUs stop at 4 KiB page boundaries, which
 // a 2048-wide f16 row crosses every row, so the one-row kernels also ask for the bytes
 // kPrefetchBytes ahead of those they read. 2 KiB was the fastest of 0.5-8 KiB for the 1.1B f16
-// decode on a 2-core Xeon VM (docs/PERFORMANCE.md); the bytes past the end of a weight that it
-// names are never read, since prefetches do not fault.
+// decode on a 2-core Xeon VM (docs/PERFORMANCE.md). Prefetches past the end of a weight do not
+// fault, so the last rows need no special case.
 constexpr std::size_t kPrefetchBytes = 2048;
 
 // Prefetches the cache lines of [p, p + bytes) shifted kPrefetchBytes ahead.
@@ -1003,9 +1005,9 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 // as the k-major kernel scales its vpdpbusd sums. The integer sums are the same as those of the
 // other tables; only the order of the float additions differs.
 //
-// Each call first copies its weight rows into a panel of signed values in the tile layout (per
-// block, 8 rows of 64 bytes: values 4g..4g+3 of 16 weight rows), with float scales and mins,
-// and then reuses the panel for every 16 activation rows.
+// Each call first copies its weight rows into a panel of signed values in the tile layout, with
+// float scales and mins. Per block that is 8 rows of 64 bytes, row g holding values 4g..4g+3 of
+// 16 weight rows. The panel then serves every 16 activation rows.
 
 struct AmxPanelBlock {
   std::int8_t q[8][16][4];
@@ -1046,10 +1048,9 @@ void pack_amx_panel(const Source& source, std::int64_t nb, std::int64_t groups, 
   }
 }
 
-// 16 activation rows, block by block: the 16 x 32 bytes of each block together (one tile load
-// of 8 whole cache lines rather than 16 half lines a row apart, which all map to the same L1
-// set when the row length is a multiple of 4 KiB), each row's scale, and for Q4_K each row's
-// -scale * sum, the factor of the mins.
+// 16 activation rows, block by block: the 16 x 32 bytes of the block, each row's scale, and each
+// row's -scale * sum (the factor of Q4_K's mins). A tile load then reads 8 whole cache lines
+// instead of 16 half lines a row apart, which all map to one L1 set when rows are 4 KiB long.
 struct AmxActBlock {
   std::int8_t q[kAmxRows][kQuantBlock];
   float d[kAmxRows];
@@ -1086,9 +1087,8 @@ inline void scale_tile(const std::int32_t (&sums)[kAmxRows][16], const AmxPanelB
 // activation row. The tile configuration is loaded.
 //
 // Tiles 0-3 take the int32 sums of four blocks in turn, 4-5 their activation blocks and 6-7
-// their weight blocks. The tile unit runs its instructions in order, so each step stores block
-// b's sums first, then issues the product of block b + 3, and scales block b's sums while that
-// product runs.
+// their weight blocks. Each step stores block b's sums, issues the product of block b + 3, and
+// scales block b's sums while that product runs.
 #define GLIMPSE_AMX_ISSUE(sums_tile, act_tile, weight_tile, block)  \
   do {                                                             \
     _tile_zero(sums_tile);                                         \
