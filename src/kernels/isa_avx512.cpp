@@ -173,11 +173,12 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
 }
 
 // Decode-shaped products stream each weight once, row after row, and the rows of a weight lie
-// one after another. The hardware prefetchers of some CPUs stop at 4 KiB page boundaries, which
-// a 2048-wide f16 row crosses every row, so the one-row kernels also ask for the bytes
-// kPrefetchBytes ahead of those they read. 2 KiB was the fastest of 0.5-8 KiB for the 1.1B f16
-// decode on a 2-core Xeon VM (docs/PERFORMANCE.md). Prefetches past the end of a weight do not
-// fault, so the last rows need no special case.
+// one after another. On a 2-core Xeon VM the one-row kernels read well below the measured
+// bandwidth, so they also ask for the bytes kPrefetchBytes ahead of those they read, which made
+// decoding 9-18 % faster there (docs/PERFORMANCE.md). The likely cause, not confirmed with
+// counters, is that hardware prefetchers stop at 4 KiB page boundaries, and a 2048-wide f16 row
+// is one page. 2 KiB was the fastest distance of 0.5-8 KiB for the 1.1B f16 decode. Prefetches
+// past the end of a weight do not fault, so the last rows need no special case.
 constexpr std::size_t kPrefetchBytes = 2048;
 
 // Prefetches the cache lines of [p, p + bytes) shifted kPrefetchBytes ahead.
