@@ -135,7 +135,7 @@ Result<std::unique_ptr<LlavaModel>> LlavaModel::load(const std::string& folder, 
 
   log_message(LogLevel::kInfo, "loaded " + folder + ": " +
                                    std::to_string(impl->files.total_bytes() >> 20) + " MiB mapped, " +
-                                   std::to_string(impl->pool->size()) + " threads");
+                                   std::to_string(impl->pool->size()) + (impl->pool->size() == 1 ? " thread" : " threads"));
   return std::unique_ptr<LlavaModel>(new LlavaModel(std::move(impl)));
 }
 
