@@ -37,9 +37,9 @@ bool cpu_has_f16c() {
   return (ecx & bit_F16C) != 0;
 }
 
-// AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25), and Linux's permission to use the
-// tile data registers, which a process must ask for once (arch_prctl ARCH_REQ_XCOMP_PERM for
-// XFEATURE_XTILEDATA) before any of its threads touches a tile.
+// Returns whether the CPU has AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25) and Linux
+// grants the tile data registers. A process requests them once, with arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, before any of its threads touches a tile.
 bool cpu_has_amx() {
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;

@@ -75,10 +75,9 @@ struct IsaKernels {
   void (*f16_to_f32)(const std::uint16_t* in, std::int64_t n, float* out);
   void (*bf16_to_f32)(const std::uint16_t* in, std::int64_t n, float* out);
 
-  // Optional (null in most tables): the bytes that tile_rows writes for m rows of n values, and
-  // the rearrangement itself of tiles [tile_begin, tile_end) of x into `out`. linear() runs it
-  // once per call and passes the result as QuantizedRows::tiles to the x16 kernels, instead of
-  // each job rearranging the same rows again.
+  // Optional, null in most tables. tile_rows_bytes gives the size of tile_rows' output for m
+  // rows of n values, and tile_rows writes tiles [tile_begin, tile_end) of x to `out`. linear()
+  // calls them once per call and passes the result to the x16 kernels as QuantizedRows::tiles.
   std::size_t (*tile_rows_bytes)(std::int64_t m, std::int64_t n);
   void (*tile_rows)(const QuantizedRows& x, std::int64_t n, std::int64_t tile_begin, std::int64_t tile_end, void* out);
 };

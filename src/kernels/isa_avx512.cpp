@@ -1013,7 +1013,7 @@ void matmul_q4_0_512(const BlockQ4_0* w, std::int64_t rows, std::int64_t n, cons
 struct AmxPanelBlock {
   std::int8_t q[8][16][4];
   float scales[16];
-  float mins[16];  // Q4_K's mins; zero for the symmetric types
+  float mins[16];  // Q4_K's mins, unset for the symmetric types
 };
 static_assert(sizeof(AmxPanelBlock) % 64 == 0, "panel blocks stay 64-byte aligned");
 
@@ -1040,11 +1040,7 @@ void pack_amx_panel(const Source& source, std::int64_t nb, std::int64_t groups, 
         _mm512_store_si512(out.q[g], _mm512_sub_epi8(source.load(b, g, static_cast<int>(v)), offset));
       }
       _mm512_store_ps(out.scales, source.scales(b, static_cast<int>(v)));
-      if constexpr (has_mins<Source>()) {
-        _mm512_store_ps(out.mins, source.mins(b, static_cast<int>(v)));
-      } else {
-        _mm512_store_ps(out.mins, _mm512_setzero_ps());
-      }
+      if constexpr (has_mins<Source>()) _mm512_store_ps(out.mins, source.mins(b, static_cast<int>(v)));
     }
   }
 }
@@ -1084,8 +1080,8 @@ inline void scale_tile(const std::int32_t (&sums)[kAmxRows][16], const AmxPanelB
   }
 }
 
-// 16 packed activation rows times one packed group of 16 weight rows; stores `rows` outputs per
-// activation row. The tile configuration is loaded.
+// Multiplies 16 packed activation rows by one packed group of 16 weight rows into y. The tile
+// configuration is loaded.
 //
 // Tiles 0-3 take the int32 sums of four blocks in turn, 4-5 their activation blocks and 6-7
 // their weight blocks. Each step stores block b's sums, issues the product of block b + 3, and
@@ -1105,8 +1101,7 @@ inline void scale_tile(const std::int32_t (&sums)[kAmxRows][16], const AmxPanelB
   } while (0)
 
 template <bool kMins>
-void amx_group(const AmxPanelBlock* group, const AmxActBlock* acts, std::int64_t nb, std::int64_t rows, float* y,
-               std::int64_t ldy) {
+void amx_group(const AmxPanelBlock* group, const AmxActBlock* acts, std::int64_t nb, float* y, std::int64_t ldy) {
   alignas(64) std::int32_t sums[2][kAmxRows][16];
   __m512 acc[kAmxRows];
   for (__m512& a : acc) a = _mm512_setzero_ps();
@@ -1123,8 +1118,7 @@ void amx_group(const AmxPanelBlock* group, const AmxActBlock* acts, std::int64_t
     if (b + 3 >= nb) break;
     GLIMPSE_AMX_STEP(3, 2, 4, 6, b + 3);
   }
-  const __mmask16 mask = rows >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << rows) - 1u);
-  for (int i = 0; i < kAmxRows; ++i) _mm512_mask_storeu_ps(y + i * ldy, mask, acc[i]);
+  for (int i = 0; i < kAmxRows; ++i) _mm512_storeu_ps(y + i * ldy, acc[i]);
 }
 
 #undef GLIMPSE_AMX_ISSUE
@@ -1175,7 +1169,7 @@ void amx_matmul(const Source& source, std::int64_t groups, std::int64_t nb, cons
       const AmxActBlock* acts = tiles != nullptr ? tiles + i / kAmxRows * nb : own_acts.data;
       if (tiles == nullptr) pack_amx_acts(x, i, nb, own_acts.data);
       for (std::int64_t v = 0; v < groups; ++v) {
-        amx_group<has_mins<Source>()>(panel.data + v * nb, acts, nb, 16, y + i * ldy + v * 16, ldy);
+        amx_group<has_mins<Source>()>(panel.data + v * nb, acts, nb, y + i * ldy + v * 16, ldy);
       }
     }
     _tile_release();
