@@ -27,8 +27,10 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Calls body(begin, end) over a partition of [0, n) into ranges of at least `min_chunk`
-  // items, and returns when every range is done. `body` must not throw and must not call
-  // parallel_for on the same pool. Calls from several threads at once are serialised.
+  // items (the last may be shorter), and returns when every range is done. Each thread claims
+  // a share of the items still left, so ranges shrink towards the end of the job. `body` must
+  // not throw and must not call parallel_for on the same pool. Calls from several threads at
+  // once are serialised.
   void parallel_for(std::int64_t n, std::int64_t min_chunk,
                     const std::function<void(std::int64_t begin, std::int64_t end)>& body);
 
@@ -55,9 +57,8 @@ class ThreadPool {
   // The job of the current generation, written before generation_ is bumped.
   const std::function<void(std::int64_t, std::int64_t)>* body_ = nullptr;
   std::int64_t n_items_ = 0;
-  std::int64_t chunk_size_ = 1;
-  std::int64_t n_chunks_ = 0;
-  std::atomic<std::int64_t> next_chunk_{0};
+  std::int64_t min_chunk_ = 1;
+  std::atomic<std::int64_t> next_item_{0};  // first item not yet claimed
 };
 
 }  // namespace glimpse

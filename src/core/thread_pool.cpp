@@ -34,12 +34,17 @@ void ThreadPool::stop_workers() {
 }
 
 void ThreadPool::run_chunks() {
+  // Guided schedule: each claim takes a share of what is left, so the first ranges are long (few
+  // claims, long sequential streams) and the last ones short (a short wait for the slowest thread).
+  const std::int64_t divisor = 2 * static_cast<std::int64_t>(n_threads_);
+  std::int64_t begin = next_item_.load(std::memory_order_relaxed);
   for (;;) {
-    const std::int64_t chunk = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (chunk >= n_chunks_) return;
-    const std::int64_t begin = chunk * chunk_size_;
-    const std::int64_t end = std::min(n_items_, begin + chunk_size_);
-    (*body_)(begin, end);
+    if (begin >= n_items_) return;
+    const std::int64_t left = n_items_ - begin;
+    const std::int64_t size = std::min(left, std::max(min_chunk_, (left + divisor - 1) / divisor));
+    if (!next_item_.compare_exchange_weak(begin, begin + size, std::memory_order_relaxed)) continue;
+    (*body_)(begin, begin + size);
+    begin = next_item_.load(std::memory_order_relaxed);
   }
 }
 
@@ -87,14 +92,10 @@ void ThreadPool::parallel_for(std::int64_t n, std::int64_t min_chunk,
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mutex_);
-  // About four chunks per thread balances uneven ranges without much contention.
-  const std::int64_t target_chunks = static_cast<std::int64_t>(n_threads_) * 4;
-  const std::int64_t chunk = std::max(min_chunk, (n + target_chunks - 1) / target_chunks);
   body_ = &body;
   n_items_ = n;
-  chunk_size_ = chunk;
-  n_chunks_ = (n + chunk - 1) / chunk;
-  next_chunk_.store(0, std::memory_order_relaxed);
+  min_chunk_ = min_chunk;
+  next_item_.store(0, std::memory_order_relaxed);
   pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
     // Under the mutex, so a worker that is about to sleep either reads the new generation in its

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "glimpse/thread_pool.h"
@@ -18,6 +21,32 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
       for (std::int64_t i = begin; i < end; ++i) hits[static_cast<std::size_t>(i)]++;
     });
     for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+  }
+}
+
+// Ranges hold at least min_chunk items, except the one that ends at n, and cover [0, n) once.
+TEST(ThreadPool, RangesHoldAtLeastMinChunk) {
+  ThreadPool pool(3);
+  for (std::int64_t min_chunk : {1, 7, 64}) {
+    for (std::int64_t n : {5, 100, 1001, 65536}) {
+      std::mutex mutex;
+      std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+      pool.parallel_for(n, min_chunk, [&](std::int64_t begin, std::int64_t end) {
+        std::lock_guard<std::mutex> lock(mutex);
+        ranges.emplace_back(begin, end);
+      });
+      std::sort(ranges.begin(), ranges.end());
+      std::int64_t next = 0;
+      for (const auto& [begin, end] : ranges) {
+        ASSERT_EQ(begin, next) << "n=" << n << " min_chunk=" << min_chunk;
+        ASSERT_GT(end, begin);
+        if (end != n) {
+          EXPECT_GE(end - begin, min_chunk) << "n=" << n << " range " << begin << "-" << end;
+        }
+        next = end;
+      }
+      EXPECT_EQ(next, n);
+    }
   }
 }
 
