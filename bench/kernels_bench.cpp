@@ -98,6 +98,11 @@ BENCHMARK(BM_Linear)
     ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6, 7, 8, 9}, {-1}})
     // The interleaved types' prompt kernels with vpdpbusd and with AMX tiles.
     ->ArgsProduct({{600}, {4096}, {4096}, {5, 6, 9}, {2, 3}})
+    // Float weights with AVX-512 FMAs and with AMX-BF16 tiles.
+    ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 2}, {2, 3}})
+    // The vision tower's products (CLIP ViT-L/14-336: 577 positions, 1024 wide, MLP 4096).
+    ->ArgsProduct({{577}, {1024, 4096}, {1024}, {1}, {2, 3}})
+    ->ArgsProduct({{577}, {1024}, {4096}, {1}, {2, 3}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -37,13 +37,15 @@ bool cpu_has_f16c() {
   return (ecx & bit_F16C) != 0;
 }
 
-// Returns whether the CPU has AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25) and Linux
-// grants the tile data registers. A process requests them once, with arch_prctl
-// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, before any of its threads touches a tile.
+// Returns whether the CPU has AMX-TILE, AMX-INT8 and AMX-BF16 (CPUID leaf 7, EDX bits 24, 25
+// and 22) and AVX512-BF16 (leaf 7 subleaf 1, EAX bit 5), and Linux grants the tile data
+// registers. Every AMX CPU so far has all four. A process requests the registers once, with
+// arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, before any of its threads touches a tile.
 bool cpu_has_amx() {
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
-  if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0 || (edx & (1u << 22)) == 0) return false;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0 || (eax & (1u << 5)) == 0) return false;
 #if defined(__linux__) && defined(__x86_64__)
   constexpr long kArchReqXcompPerm = 0x1023;
   constexpr long kXfeatureXtiledata = 18;

@@ -18,6 +18,9 @@ namespace glimpse::kernels {
 
 enum class Isa : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
+// The element type of 16-bit float weights, for the kernels that take both.
+enum class FloatWeights : int { kF16 = 0, kBF16 = 1 };
+
 // Activation rows quantized for int8 dot products with Q8_0, Q4_0, Q4_K and Q6_K weights. Per block of 32
 // values: d = max|x| / 127, q = round-half-even(x * (1 / d)), sum = the sum of the 32 q values
 // (Q4_0's nibbles carry an offset of 8, so its dot product subtracts 8 * sum).
@@ -80,7 +83,27 @@ struct IsaKernels {
   // calls them once per call and passes the result to the x16 kernels as QuantizedRows::tiles.
   std::size_t (*tile_rows_bytes)(std::int64_t m, std::int64_t n);
   void (*tile_rows)(const QuantizedRows& x, std::int64_t n, std::int64_t tile_begin, std::int64_t tile_end, void* out);
+
+  // Optional, null in most tables: f16 or bf16 weights times at least kFloatTileMinRows
+  // activation rows on tiles. float_tile_rows rearranges rows [32 pair_begin, 32 pair_end) of x (m rows of
+  // n floats) into `out`, of float_tile_rows_bytes(m, n) bytes. linear() does that once per call,
+  // and matmul_float_tiles then gives y[i * ldy + r] = x_i · w_r for i < m and r < rows.
+  std::size_t (*float_tile_rows_bytes)(std::int64_t m, std::int64_t n);
+  void (*float_tile_rows)(const float* x, std::int64_t m, std::int64_t n, std::int64_t pair_begin,
+                          std::int64_t pair_end, void* out);
+  void (*matmul_float_tiles)(FloatWeights type, const void* w, std::int64_t rows, std::int64_t n,
+                             const void* x_tiles, std::int64_t m, float* y, std::int64_t ldy);
 };
+
+// Fewest activation rows for which linear() uses matmul_float_tiles, where a table has it.
+constexpr std::int64_t kFloatTileMinRows = 16;
+
+// The AMX-BF16 float kernels of the amx table (isa_amx_float.cpp).
+std::size_t amx_float_tile_rows_bytes(std::int64_t m, std::int64_t n);
+void amx_float_tile_rows(const float* x, std::int64_t m, std::int64_t n, std::int64_t pair_begin,
+                         std::int64_t pair_end, void* out);
+void matmul_float_tiles_amx(FloatWeights type, const void* w, std::int64_t rows, std::int64_t n,
+                            const void* x_tiles, std::int64_t m, float* y, std::int64_t ldy);
 
 // The tables compiled into this build. The x86 ones are null when the compiler cannot target
 // them; whether the CPU runs them is a separate question (isa_supported).

@@ -15,7 +15,7 @@ namespace {
 constexpr IsaKernels kAvx2 = {
     Isa::kAvx2,      "avx2",          matmul_f32_x86,   matmul_f16_x86, matmul_bf16_x86, matmul_q8_0_x86,
     matmul_q4_0_x86, nullptr,         nullptr,          matmul_q4_K_x86, matmul_q6_K_x86, nullptr,
-    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, nullptr, nullptr,
+    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace

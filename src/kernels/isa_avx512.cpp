@@ -1208,14 +1208,16 @@ void matmul_q4_Kx16_amx(const BlockQ4_Kx16* w, std::int64_t rows, std::int64_t n
 constexpr IsaKernels kAvx512 = {
     Isa::kAvx512,    "avx512",          matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
     matmul_q4_0_512, matmul_q4_0x16_512, matmul_q8_0x16_512, matmul_q4_K_512, matmul_q6_K_512, matmul_q4_Kx16_512,
-    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, nullptr, nullptr,
+    quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 
-// The AVX-512 table with the x16 layouts on AMX tiles for prompts.
+// The AVX-512 table with the x16 layouts on AMX-INT8 tiles and float weights on AMX-BF16 tiles
+// for prompts.
 constexpr IsaKernels kAmx = {
     Isa::kAmx,       "amx",             matmul_f32_512,   matmul_f16_512, matmul_bf16_512, matmul_q8_0_512,
     matmul_q4_0_512, matmul_q4_0x16_amx, matmul_q8_0x16_amx, matmul_q4_K_512, matmul_q6_K_512, matmul_q4_Kx16_amx,
     quantize_row_x86, f16_to_f32_x86, bf16_to_f32_x86, amx_tile_rows_bytes, amx_tile_rows,
+    amx_float_tile_rows_bytes, amx_float_tile_rows, matmul_float_tiles_amx,
 };
 
 }  // namespace

@@ -279,7 +279,7 @@ void bf16_to_f32_row(const std::uint16_t* in, std::int64_t n, float* out) {
 constexpr IsaKernels kPortable = {
     Isa::kPortable, "portable",    matmul_f32,   matmul_f16,     matmul_bf16,     matmul_q8_0,
     matmul_q4_0,    matmul_q4_0x16, matmul_q8_0x16, matmul_q4_K,  matmul_q6_K,    matmul_q4_Kx16,
-    quantize_row,   f16_to_f32_row, bf16_to_f32_row, nullptr, nullptr,
+    quantize_row,   f16_to_f32_row, bf16_to_f32_row, nullptr, nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace

@@ -40,47 +40,14 @@ void for_elements(ThreadPool& pool, std::int64_t n, Body body) {
   pool.parallel_for(n, 1 << 14, [&](std::int64_t begin, std::int64_t end) { body(begin, end); });
 }
 
-}  // namespace
-
-void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
-            const TensorView* bias, float* y) {
-  assert(weight.rank == 2);
-  const IsaKernels& isa = active_kernels();
+// Multiplies the input rows by the weights one block of weight rows per job; each job reads its
+// rows once and multiplies every input row.
+void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows,
+                   const TensorView& weight, const QuantizedRows& acts, float* y) {
   const std::int64_t out = weight.dim(0);
   const std::int64_t in = weight.dim(1);
   const std::size_t row_bytes = dtype_bytes(weight.dtype, in);
   const auto* weight_bytes = static_cast<const std::uint8_t*>(weight.data);
-
-  // Quantized weights multiply 8-bit activations: quantize every input row once.
-  QuantizedRows acts;
-  std::vector<std::int8_t> act_q;
-  std::vector<float> act_d;
-  std::vector<std::int32_t> act_sum;
-  std::vector<std::uint8_t> act_tiles;
-  if (dtype_is_quantized(weight.dtype)) {
-    const std::int64_t nb = in / kQuantBlock;
-    act_q.resize(static_cast<std::size_t>(n_rows * in));
-    act_d.resize(static_cast<std::size_t>(n_rows * nb));
-    act_sum.resize(act_d.size());
-    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        isa.quantize_row(x + i * in, in, act_q.data() + i * in, act_d.data() + i * nb, act_sum.data() + i * nb);
-      }
-    });
-    acts = {act_q.data(), act_d.data(), act_sum.data()};
-    // Tables that multiply whole tiles of activation rows rearrange them once here.
-    const bool x16 = weight.dtype == DType::kQ8_0x16 || weight.dtype == DType::kQ4_0x16 || weight.dtype == DType::kQ4_Kx16;
-    if (x16 && isa.tile_rows != nullptr && isa.tile_rows_bytes(n_rows, in) > 0) {
-      act_tiles.resize(isa.tile_rows_bytes(n_rows, in));
-      const auto tiles = static_cast<std::int64_t>(act_tiles.size() / isa.tile_rows_bytes(16, in));
-      pool.parallel_for(tiles, 1, [&](std::int64_t begin, std::int64_t end) {
-        isa.tile_rows(acts, in, begin, end, act_tiles.data());
-      });
-      acts.tiles = act_tiles.data();
-    }
-  }
-
-  // Jobs are blocks of weight rows; each reads its rows once and multiplies every input row.
   // With several input rows, f16 and bf16 rows are widened once per block so that the float
   // tiles reuse them from cache.
   const bool widen = n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16);
@@ -146,11 +113,83 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
     }
   });
 
+}
+
+}  // namespace
+
+void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
+            const TensorView* bias, float* y) {
+  assert(weight.rank == 2);
+  const IsaKernels& isa = active_kernels();
+  const std::int64_t out = weight.dim(0);
+  const std::int64_t in = weight.dim(1);
+  const std::size_t row_bytes = dtype_bytes(weight.dtype, in);
+  const auto* weight_bytes = static_cast<const std::uint8_t*>(weight.data);
+
+  // Quantized weights multiply 8-bit activations: quantize every input row once.
+  QuantizedRows acts;
+  std::vector<std::int8_t> act_q;
+  std::vector<float> act_d;
+  std::vector<std::int32_t> act_sum;
+  std::vector<std::uint8_t> act_tiles;
+  if (dtype_is_quantized(weight.dtype)) {
+    const std::int64_t nb = in / kQuantBlock;
+    act_q.resize(static_cast<std::size_t>(n_rows * in));
+    act_d.resize(static_cast<std::size_t>(n_rows * nb));
+    act_sum.resize(act_d.size());
+    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        isa.quantize_row(x + i * in, in, act_q.data() + i * in, act_d.data() + i * nb, act_sum.data() + i * nb);
+      }
+    });
+    acts = {act_q.data(), act_d.data(), act_sum.data()};
+    // Tables that multiply whole tiles of activation rows rearrange them once here.
+    const bool x16 = weight.dtype == DType::kQ8_0x16 || weight.dtype == DType::kQ4_0x16 || weight.dtype == DType::kQ4_Kx16;
+    if (x16 && isa.tile_rows != nullptr && isa.tile_rows_bytes(n_rows, in) > 0) {
+      act_tiles.resize(isa.tile_rows_bytes(n_rows, in));
+      const auto tiles = static_cast<std::int64_t>(act_tiles.size() / isa.tile_rows_bytes(16, in));
+      pool.parallel_for(tiles, 1, [&](std::int64_t begin, std::int64_t end) {
+        isa.tile_rows(acts, in, begin, end, act_tiles.data());
+      });
+      acts.tiles = act_tiles.data();
+    }
+  }
+
+  // Tables with float tiles take float weights times many input rows: the input rows are
+  // rearranged once here, and each block of weight rows is converted once by the kernel.
+  const bool float_weights = weight.dtype == DType::kF16 || weight.dtype == DType::kBF16;
+  if (float_weights && n_rows >= kFloatTileMinRows && isa.matmul_float_tiles != nullptr) {
+    // Kept between calls: a prompt's rows take megabytes, and fresh pages cost page faults.
+    thread_local std::vector<std::uint8_t> x_tiles;
+    x_tiles.resize(std::max(x_tiles.size(), isa.float_tile_rows_bytes(n_rows, in) + 64));
+    void* aligned = x_tiles.data() + (64 - reinterpret_cast<std::uintptr_t>(x_tiles.data()) % 64) % 64;
+    pool.parallel_for((n_rows + 31) / 32, 1, [&](std::int64_t begin, std::int64_t end) {
+      isa.float_tile_rows(x, n_rows, in, begin, end, aligned);
+    });
+    const FloatWeights type = weight.dtype == DType::kF16 ? FloatWeights::kF16 : FloatWeights::kBF16;
+    // Blocks of up to 256 weight rows, and at least four per thread.
+    const std::int64_t per_block = (out + 4 * pool.size() - 1) / (4 * pool.size());
+    const std::int64_t row_block = std::clamp<std::int64_t>((per_block + 31) / 32 * 32, 32, 256);
+    const std::int64_t n_blocks = (out + row_block - 1) / row_block;
+    pool.parallel_for(n_blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
+      for (std::int64_t block = block_begin; block < block_end; ++block) {
+        const std::int64_t r0 = block * row_block;
+        const std::int64_t rows = std::min(out, r0 + row_block) - r0;
+        isa.matmul_float_tiles(type, weight_bytes + static_cast<std::size_t>(r0) * row_bytes, rows, in, aligned,
+                               n_rows, y + r0, out);
+      }
+    });
+  } else {
+    linear_blocks(pool, isa, x, n_rows, weight, acts, y);
+  }
+
   if (bias != nullptr) {
     const std::vector<float> bias_f32 = to_f32_vector(*bias);
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      for (std::int64_t r = 0; r < out; ++r) y[i * out + r] += bias_f32[static_cast<std::size_t>(r)];
-    }
+    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        for (std::int64_t r = 0; r < out; ++r) y[i * out + r] += bias_f32[static_cast<std::size_t>(r)];
+      }
+    });
   }
 }
 

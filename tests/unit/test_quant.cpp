@@ -1,5 +1,5 @@
 // Quantized block formats and the runtime-dispatched matmul tables. Every table this CPU can run
-// (portable, AVX2, AVX-512) is checked against plain double-precision loops written here, on
+// (portable, AVX2, AVX-512, AMX) is checked against plain double-precision loops written here, on
 // shapes that exercise the 4x2 and 1x4 tiles and their remainders.
 #include <gtest/gtest.h>
 
@@ -352,6 +352,34 @@ TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
       }
     }
   }
+}
+
+// The float tile kernels (the amx table's, on AMX-BF16) split every value into bf16 parts. The
+// same float bound as the other kernels holds, on shapes with partial tiles, rows past a tile
+// pair, inner sizes that are not whole 32-value steps, and more than one 512-value slab.
+TEST(KernelTables, FloatTilesMatchScalarReference) {
+  int tables = 0;
+  for (const IsaKernels* table : runnable_tables()) {
+    if (table->matmul_float_tiles == nullptr) continue;
+    ++tables;
+    for (DType type : {DType::kF16, DType::kBF16}) {
+      for (const auto [m, rows, n] : {std::tuple{16, 32, 32}, {17, 6, 129}, {33, 70, 100}, {40, 16, 16}, {64, 96, 544},
+                                      {20, 256, 1000}, {47, 33, 1056}}) {
+        const TypedWeight w = make_typed_weight(type, rows, n, 300u + static_cast<std::uint32_t>(rows * n));
+        const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 9u + static_cast<std::uint32_t>(m));
+        std::vector<std::uint8_t> tiles(table->float_tile_rows_bytes(m, n) + 64);
+        void* aligned = tiles.data() + (64 - reinterpret_cast<std::uintptr_t>(tiles.data()) % 64) % 64;
+        table->float_tile_rows(x.data(), m, n, 0, (m + 31) / 32, aligned);
+        std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
+        const auto kind = type == DType::kF16 ? kernels::FloatWeights::kF16 : kernels::FloatWeights::kBF16;
+        table->matmul_float_tiles(kind, w.bytes.data(), rows, n, aligned, m, y.data(), rows);
+        expect_matmul_close(y, std::vector<double>(x.begin(), x.end()), w, m, rows, n,
+                            std::string(table->name) + " tiles " + std::string(dtype_name(type)) + " m=" +
+                                std::to_string(m) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+      }
+    }
+  }
+  if (tables == 0) GTEST_SKIP() << "no kernel table with float tiles runs on this CPU";
 }
 
 TEST(KernelTables, QuantizedMatmulMatchesScalarReferenceInEveryTable) {
