@@ -95,7 +95,7 @@ struct IsaKernels {
                              const void* x_tiles, std::int64_t m, float* y, std::int64_t ldy);
 };
 
-// Fewest activation rows for which linear() uses matmul_float_tiles, where a table has it.
+// Minimum number of activation rows for which linear() uses matmul_float_tiles, where a table has it.
 constexpr std::int64_t kFloatTileMinRows = 16;
 
 // The AMX-BF16 float kernels of the amx table (isa_amx_float.cpp).

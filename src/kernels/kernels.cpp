@@ -40,7 +40,7 @@ void for_elements(ThreadPool& pool, std::int64_t n, Body body) {
   pool.parallel_for(n, 1 << 14, [&](std::int64_t begin, std::int64_t end) { body(begin, end); });
 }
 
-// Multiplies the input rows by the weights one block of weight rows per job; each job reads its
+// Multiplies the input rows by the weights, one block of weight rows per job. Each job reads its
 // rows once and multiplies every input row.
 void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows,
                    const TensorView& weight, const QuantizedRows& acts, float* y) {
@@ -155,11 +155,11 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
     }
   }
 
-  // Tables with float tiles take float weights times many input rows: the input rows are
-  // rearranged once here, and each block of weight rows is converted once by the kernel.
+  // Tables with float tiles take f16 and bf16 weights times many input rows. The input rows are
+  // rearranged once here, and the kernel converts each block of weight rows once.
   const bool float_weights = weight.dtype == DType::kF16 || weight.dtype == DType::kBF16;
   if (float_weights && n_rows >= kFloatTileMinRows && isa.matmul_float_tiles != nullptr) {
-    // Kept between calls: a prompt's rows take megabytes, and fresh pages cost page faults.
+    // Kept between calls, because a prompt's rows take megabytes and fresh pages cost page faults.
     thread_local std::vector<std::uint8_t> x_tiles;
     x_tiles.resize(std::max(x_tiles.size(), isa.float_tile_rows_bytes(n_rows, in) + 64));
     void* aligned = x_tiles.data() + (64 - reinterpret_cast<std::uintptr_t>(x_tiles.data()) % 64) % 64;
