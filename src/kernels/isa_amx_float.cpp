@@ -132,8 +132,9 @@ std::size_t amx_float_tile_rows_bytes(std::int64_t m, std::int64_t n) {
 }
 
 // Rearranges activation rows [32 pair_begin, 32 pair_end) of x: for each pair of tiles and
-// each step, the high tiles of both, then their low tiles. Row j of a tile holds values 2j and
-// 2j + 1 of its 16 activation rows, as 32-bit units. Rows past m and values past n are zero.
+// each step, both tiles of the first bf16 part, then of the second and of the third. Row j of a
+// tile contains values 2j and 2j + 1 of its 16 activation rows, as 32-bit units. Rows past m and
+// values past n are zero.
 void amx_float_tile_rows(const float* x, std::int64_t m, std::int64_t n, std::int64_t pair_begin,
                          std::int64_t pair_end, void* out) {
   const std::int64_t steps = steps_of(n);
@@ -171,8 +172,8 @@ void amx_float_tile_rows(const float* x, std::int64_t m, std::int64_t n, std::in
 
 namespace {
 
-// Copies a stored 16 x 16 sums tile (weight rows r0.., activation rows i0..) into
-// y, transposed, leaving out rows past `rows` and m.
+// Copies a stored 16 x 16 sums tile (weight rows r0.., activation rows i0..) into y, transposed,
+// leaving out rows past `rows` and m.
 void store_transposed(const float (&sums)[kTileRows][kTileRows], std::int64_t r0, std::int64_t rows, std::int64_t i0,
                       std::int64_t m, float* y, std::int64_t ldy) {
   const std::int64_t r_end = std::min(rows - r0, kTileRows);

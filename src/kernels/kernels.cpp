@@ -112,7 +112,6 @@ void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std:
       }
     }
   });
-
 }
 
 }  // namespace
