@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+#include <strings.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -78,13 +80,15 @@ bool cpu_has(Isa isa) {
 const IsaKernels* choose() {
   const char* forced = std::getenv("GLIMPSE_ISA");
   if (forced != nullptr && forced[0] != '\0') {
+    bool known = false;
     for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
-      if (std::strcmp(forced, isa_name(isa)) != 0) continue;
+      // Either case: GLIMPSE_ISA=AVX512 names the same table as avx512.
+      if (strcasecmp(forced, isa_name(isa)) != 0) continue;
+      known = true;
       if (isa_supported(isa)) return table_of(isa);
       log_message(LogLevel::kWarning, std::string("GLIMPSE_ISA=") + forced + " is not supported by this CPU or build; using the best supported kernels");
     }
-    if (std::strcmp(forced, "avx2") != 0 && std::strcmp(forced, "avx512") != 0 && std::strcmp(forced, "amx") != 0 &&
-        std::strcmp(forced, "portable") != 0) {
+    if (!known) {
       log_message(LogLevel::kWarning,
                   std::string("GLIMPSE_ISA=") + forced + " is not one of portable, avx2, avx512, amx; ignoring it");
     }

@@ -91,5 +91,11 @@ code=$?
 check "quantizing a quantized folder again exits 3" [ $code -eq 3 ]
 check "quantizing again explains" grep -q "already Q4_0" "$scratch/err"
 
+# GLIMPSE_ISA picks the kernel table in either case, and an unknown value gets a warning.
+err=$(GLIMPSE_ISA=PORTABLE "$glimpse" ask -v -m "$model" -n 1 "Hi" 2>&1 >/dev/null)
+check "GLIMPSE_ISA=PORTABLE picks the portable kernels" sh -c "echo \"\$1\" | grep -q 'kernels portable'" _ "$err"
+err=$(GLIMPSE_ISA=sse2 "$glimpse" ask -m "$model" -n 1 "Hi" 2>&1 >/dev/null)
+check "an unknown GLIMPSE_ISA gets a warning" sh -c "echo \"\$1\" | grep -q 'GLIMPSE_ISA=sse2 is not one of'" _ "$err"
+
 echo "$failures failures"
 [ "$failures" -eq 0 ]
