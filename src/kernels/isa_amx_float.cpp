@@ -35,7 +35,7 @@ constexpr std::int64_t kStep = 32;         // values of the inner dimension per 
 constexpr std::int64_t kTileBytes = 1024;  // 16 rows of 64 bytes
 constexpr std::int64_t kPair = 2 * kTileRows;
 constexpr std::int64_t kXParts = 3;      // bf16 parts of each activation
-constexpr std::int64_t kSlabSteps = 8;  // steps of the inner dimension per slab
+constexpr std::int64_t kSlabSteps = 16;  // steps of the inner dimension per slab
 
 // All eight tiles are 16 rows of 64 bytes: 0-3 hold float sums, 4-5 weight tiles, 6-7 activation
 // tiles.
