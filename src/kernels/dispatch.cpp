@@ -41,8 +41,8 @@ bool cpu_has_f16c() {
 
 // Returns whether the CPU has AMX-TILE, AMX-INT8 and AMX-BF16 (CPUID leaf 7, EDX bits 24, 25
 // and 22) and AVX512-BF16 (leaf 7 subleaf 1, EAX bit 5), and Linux grants the tile data
-// registers. Every AMX CPU so far has all four. A process requests the registers once, with
-// arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, before any of its threads touches a tile.
+// registers. A process requests the registers once, with arch_prctl ARCH_REQ_XCOMP_PERM for
+// XFEATURE_XTILEDATA, before any of its threads touches a tile.
 bool cpu_has_amx() {
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;

@@ -85,9 +85,10 @@ struct IsaKernels {
   void (*tile_rows)(const QuantizedRows& x, std::int64_t n, std::int64_t tile_begin, std::int64_t tile_end, void* out);
 
   // Optional, null in most tables: f16 or bf16 weights times at least kFloatTileMinRows
-  // activation rows on tiles. float_tile_rows rearranges rows [32 pair_begin, 32 pair_end) of x (m rows of
-  // n floats) into `out`, of float_tile_rows_bytes(m, n) bytes. linear() does that once per call,
-  // and matmul_float_tiles then gives y[i * ldy + r] = x_i · w_r for i < m and r < rows.
+  // activation rows on tiles. float_tile_rows rearranges rows [32 pair_begin, 32 pair_end) of x
+  // (m rows of n floats) into `out`, of float_tile_rows_bytes(m, n) bytes. linear() does that
+  // once per call, and matmul_float_tiles then gives y[i * ldy + r] = x_i · w_r for i < m and
+  // r < rows.
   std::size_t (*float_tile_rows_bytes)(std::int64_t m, std::int64_t n);
   void (*float_tile_rows)(const float* x, std::int64_t m, std::int64_t n, std::int64_t pair_begin,
                           std::int64_t pair_end, void* out);
@@ -95,7 +96,8 @@ struct IsaKernels {
                              const void* x_tiles, std::int64_t m, float* y, std::int64_t ldy);
 };
 
-// Minimum number of activation rows for which linear() uses matmul_float_tiles, where a table has it.
+// Minimum number of activation rows for which linear() uses matmul_float_tiles, where a table
+// has it.
 constexpr std::int64_t kFloatTileMinRows = 16;
 
 // The AMX-BF16 float kernels of the amx table (isa_amx_float.cpp).
