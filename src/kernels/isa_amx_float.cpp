@@ -13,12 +13,12 @@
 // kernels. With two parts (and three products) they did not: the image features were off by up
 // to 1.45 times the tolerance.
 //
-// Roles: the weights are the tile product's left operand (16 weight rows of 32 values, a plain
-// row-major tile) and the activations the right one, which the tile unit wants in pairs: tile
-// row j contains values 2j and 2j + 1 of 16 activation rows. linear() rearranges the activations
-// once per call (amx_float_tile_rows) for every weight row; each matmul call converts its block
-// of weight rows slab by slab. The sums tile is the transpose of the output block and is stored
-// through a small buffer.
+// Roles: the weights are the tile product's left operand, a plain row-major tile of 16 weight
+// rows of 32 values. The activations are the right operand, which the tile unit wants in pairs:
+// tile row j contains values 2j and 2j + 1 of 16 activation rows. linear() rearranges the
+// activations once per call (amx_float_tile_rows) for every weight row, and each matmul call
+// converts its block of weight rows slab by slab. The sums tile is the transpose of the output
+// block, so it is stored through a small buffer.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -37,8 +37,8 @@ constexpr std::int64_t kPair = 2 * kTileRows;
 constexpr std::int64_t kXParts = 3;      // bf16 parts of each activation
 constexpr std::int64_t kSlabSteps = 16;  // steps of the inner dimension per slab
 
-// All eight tiles are 16 rows of 64 bytes: 0-3 hold float sums, 4-5 weight tiles, 6-7 activation
-// tiles.
+// Tile configuration: all eight tiles are 16 rows of 64 bytes. Tiles 0-3 contain float sums,
+// 4-5 weight tiles and 6-7 activation tiles.
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1;
   std::uint8_t start_row = 0;

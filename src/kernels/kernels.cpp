@@ -166,7 +166,7 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
       isa.float_tile_rows(x, n_rows, in, begin, end, aligned);
     });
     const FloatWeights type = weight.dtype == DType::kF16 ? FloatWeights::kF16 : FloatWeights::kBF16;
-    // Blocks of up to 256 weight rows, and at least four per thread.
+    // Blocks of 32 to 256 weight rows, about four per thread where the weight has enough rows.
     const std::int64_t per_block = (out + 4 * pool.size() - 1) / (4 * pool.size());
     const std::int64_t row_block = std::clamp<std::int64_t>((per_block + 31) / 32 * 32, 32, 256);
     const std::int64_t n_blocks = (out + row_block - 1) / row_block;

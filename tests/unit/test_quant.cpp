@@ -354,9 +354,9 @@ TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
   }
 }
 
-// The float tile kernels (the amx table's, on AMX-BF16) split every value into bf16 parts. The
-// same float bound as the other kernels holds, on shapes with partial tiles, rows past a tile
-// pair, inner sizes that are not whole 32-value steps, and more than one 512-value slab.
+// The float tile kernels (the amx table's, on AMX-BF16) split every value into bf16 parts, and
+// the float bound of the other kernels applies to them. The shapes have partial tiles, rows past
+// a tile pair, inner sizes that are not whole 32-value steps, and more than one slab.
 TEST(KernelTables, FloatTilesMatchScalarReference) {
   int tables = 0;
   for (const IsaKernels* table : runnable_tables()) {

@@ -24,8 +24,8 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
   }
 }
 
-// Ranges hold at least min_chunk items, except the one that ends at n, and cover [0, n) once.
-TEST(ThreadPool, RangesHoldAtLeastMinChunk) {
+// Ranges contain at least min_chunk items, except the one that ends at n, and cover [0, n) once.
+TEST(ThreadPool, RangesRespectMinChunk) {
   ThreadPool pool(3);
   for (std::int64_t min_chunk : {1, 7, 64}) {
     for (std::int64_t n : {5, 100, 1001, 65536}) {
