@@ -174,17 +174,18 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
 
 // Decode-shaped products stream each weight once, row after row, and the rows of a weight lie
 // one after another. On a 2-core Xeon VM the one-row kernels read well below the measured
-// bandwidth, so they also ask for the bytes kPrefetchBytes ahead of those they read, which made
-// decoding 9-18 % faster there (docs/PERFORMANCE.md). The likely cause, not confirmed with
-// counters, is that hardware prefetchers stop at 4 KiB page boundaries, and a 2048-wide f16 row
-// is one page. 2 KiB was the fastest distance of 0.5-8 KiB for the 1.1B f16 decode. Prefetches
+// bandwidth, so they also ask for the bytes kPrefetchBytes ahead of those they read. The likely
+// cause, not confirmed with counters, is that hardware prefetchers stop at 4 KiB page
+// boundaries, and a 2048-wide f16 row is one page. The prefetches go to L2 (hint T1), 4 KiB
+// ahead: against L1 at 2 KiB, which came first, that made Q4_0 decoding 10-20 % faster on the
+// 1.1B and 7B shapes, and f16 and Q8_0 decoding no slower (docs/PERFORMANCE.md). Prefetches
 // past the end of a weight do not fault, so the last rows need no special case.
-constexpr std::size_t kPrefetchBytes = 2048;
+constexpr std::size_t kPrefetchBytes = 4096;
 
 // Prefetches the cache lines of [p, p + bytes) shifted kPrefetchBytes ahead.
 inline void prefetch_ahead(const void* p, std::size_t bytes) {
   const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
-  for (std::size_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T0);
+  for (std::size_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T1);
 }
 
 // One x row against one f16 or bf16 weight row, 64 elements per step in four independent sums:
