@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "glimpse/tensor.h"
@@ -21,6 +22,19 @@ namespace glimpse::kernels {
 // llama.cpp's by rounding.
 void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorView& weight,
             const TensorView* bias, float* y);
+
+// One weight of linear_many(): y[n_rows, out] = x @ weight^T (+ bias).
+struct LinearTarget {
+  const TensorView* weight = nullptr;
+  const TensorView* bias = nullptr;
+  float* y = nullptr;
+};
+
+// linear() for several weights of the same input width over one input, with the same results.
+// Decode-shaped calls (fewer than 4 rows) whose weights share a dtype quantize x once and split
+// all the weights' rows among the threads in one job, so the threads wait for each other once
+// instead of once per weight. Other calls run linear() for each target in turn.
+void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::span<const LinearTarget> targets);
 
 // Quantizes every row of `weight` (last dimension a multiple of the block size of `type`: 32 for
 // Q8_0 and Q4_0, 256 for Q4_K and Q6_K) into `type` at `out`, which has room for

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <span>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -28,9 +29,18 @@ constexpr std::int64_t kPrefillRowBlock = 64;
 // being converted inside every dot product.
 constexpr std::int64_t kWidenMinRows = 4;
 
+// Norm weights and biases are read once per call, so f16 and bf16 go through the table's
+// vector conversion rather than convert_to_f32's scalar loop.
 std::vector<float> to_f32_vector(const TensorView& tensor) {
   std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
-  convert_to_f32(tensor, 0, tensor.numel(), values.data());
+  const auto* bits = static_cast<const std::uint16_t*>(tensor.data);
+  if (tensor.dtype == DType::kF16) {
+    active_kernels().f16_to_f32(bits, tensor.numel(), values.data());
+  } else if (tensor.dtype == DType::kBF16) {
+    active_kernels().bf16_to_f32(bits, tensor.numel(), values.data());
+  } else {
+    convert_to_f32(tensor, 0, tensor.numel(), values.data());
+  }
   return values;
 }
 
@@ -40,76 +50,135 @@ void for_elements(ThreadPool& pool, std::int64_t n, Body body) {
   pool.parallel_for(n, 1 << 14, [&](std::int64_t begin, std::int64_t end) { body(begin, end); });
 }
 
-// Multiplies the input rows by the weights, one block of weight rows per job. Each job reads its
-// rows once and multiplies every input row.
-void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows,
-                   const TensorView& weight, const QuantizedRows& acts, float* y) {
+// Multiplies the input rows by weight rows [r0, r0 + rows), which lie at `w`, into y[:, r0..].
+// With several input rows, f16 and bf16 rows are first widened into `widened` so that the float
+// tiles reuse them from cache.
+void weight_block(const IsaKernels& isa, const float* x, std::int64_t n_rows, const TensorView& weight,
+                  const QuantizedRows& acts, std::int64_t r0, std::int64_t rows, std::vector<float>& widened,
+                  float* y) {
   const std::int64_t out = weight.dim(0);
   const std::int64_t in = weight.dim(1);
-  const std::size_t row_bytes = dtype_bytes(weight.dtype, in);
-  const auto* weight_bytes = static_cast<const std::uint8_t*>(weight.data);
-  // With several input rows, f16 and bf16 rows are widened once per block so that the float
-  // tiles reuse them from cache.
-  const bool widen = n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16);
-  const std::int64_t row_block = n_rows >= kWidenMinRows ? kPrefillRowBlock : kWeightRowBlock;
-  const std::int64_t n_blocks = (out + row_block - 1) / row_block;
-  pool.parallel_for(n_blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
+  const std::uint8_t* w = static_cast<const std::uint8_t*>(weight.data) + static_cast<std::size_t>(r0) * dtype_bytes(weight.dtype, in);
+  float* y_block = y + r0;
+  if (n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16)) {
+    widened.resize(static_cast<std::size_t>(rows * in));
+    const auto* bits = reinterpret_cast<const std::uint16_t*>(w);
+    if (weight.dtype == DType::kF16) {
+      isa.f16_to_f32(bits, rows * in, widened.data());
+    } else {
+      isa.bf16_to_f32(bits, rows * in, widened.data());
+    }
+    isa.matmul_f32(widened.data(), rows, in, x, n_rows, y_block, out);
+    return;
+  }
+  switch (weight.dtype) {
+    case DType::kF32:
+      isa.matmul_f32(reinterpret_cast<const float*>(w), rows, in, x, n_rows, y_block, out);
+      break;
+    case DType::kF16:
+      isa.matmul_f16(reinterpret_cast<const std::uint16_t*>(w), rows, in, x, n_rows, y_block, out);
+      break;
+    case DType::kBF16:
+      isa.matmul_bf16(reinterpret_cast<const std::uint16_t*>(w), rows, in, x, n_rows, y_block, out);
+      break;
+    case DType::kQ8_0:
+      isa.matmul_q8_0(reinterpret_cast<const BlockQ8_0*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    case DType::kQ4_0:
+      isa.matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    case DType::kQ4_0x16: {
+      // Weights repacked for one table stay readable when another is forced later.
+      const auto matmul = isa.matmul_q4_0x16 != nullptr ? isa.matmul_q4_0x16 : portable_kernels()->matmul_q4_0x16;
+      matmul(reinterpret_cast<const BlockQ4_0x16*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    }
+    case DType::kQ8_0x16: {
+      const auto matmul = isa.matmul_q8_0x16 != nullptr ? isa.matmul_q8_0x16 : portable_kernels()->matmul_q8_0x16;
+      matmul(reinterpret_cast<const BlockQ8_0x16*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    }
+    case DType::kQ4_K:
+      isa.matmul_q4_K(reinterpret_cast<const BlockQ4_K*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    case DType::kQ6_K:
+      isa.matmul_q6_K(reinterpret_cast<const BlockQ6_K*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    case DType::kQ4_Kx16: {
+      const auto matmul = isa.matmul_q4_Kx16 != nullptr ? isa.matmul_q4_Kx16 : portable_kernels()->matmul_q4_Kx16;
+      matmul(reinterpret_cast<const BlockQ4_Kx16*>(w), rows, in, acts, n_rows, y_block, out);
+      break;
+    }
+  }
+}
+
+// Weight rows per job of linear_blocks(): 16 for decode-shaped calls, 64 for prefill-shaped ones.
+std::int64_t row_block_for(std::int64_t n_rows) { return n_rows >= kWidenMinRows ? kPrefillRowBlock : kWeightRowBlock; }
+
+// Multiplies the input rows by the weights of every target, one block of weight rows per work
+// item, all in one job. Each item reads its rows once and multiplies every input row. The
+// targets share x, n_rows and acts, so their weights have one input width and, when quantized,
+// one dtype.
+void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows,
+                   std::span<const LinearTarget> targets, const QuantizedRows& acts) {
+  const std::int64_t row_block = row_block_for(n_rows);
+  // first_block[j]: the first work item of target j; the last entry is the total.
+  std::vector<std::int64_t> first_block(targets.size() + 1, 0);
+  for (std::size_t j = 0; j < targets.size(); ++j) {
+    first_block[j + 1] = first_block[j] + (targets[j].weight->dim(0) + row_block - 1) / row_block;
+  }
+  pool.parallel_for(first_block.back(), 1, [&](std::int64_t item_begin, std::int64_t item_end) {
     thread_local std::vector<float> widened;
-    for (std::int64_t block = block_begin; block < block_end; ++block) {
-      const std::int64_t r0 = block * row_block;
-      const std::int64_t rows = std::min(out, r0 + row_block) - r0;
-      const std::uint8_t* w = weight_bytes + static_cast<std::size_t>(r0) * row_bytes;
-      float* y_block = y + r0;
-      if (widen) {
-        widened.resize(static_cast<std::size_t>(rows * in));
-        const auto* bits = reinterpret_cast<const std::uint16_t*>(w);
-        if (weight.dtype == DType::kF16) {
-          isa.f16_to_f32(bits, rows * in, widened.data());
-        } else {
-          isa.bf16_to_f32(bits, rows * in, widened.data());
-        }
-        isa.matmul_f32(widened.data(), rows, in, x, n_rows, y_block, out);
-        continue;
-      }
-      switch (weight.dtype) {
-        case DType::kF32:
-          isa.matmul_f32(reinterpret_cast<const float*>(w), rows, in, x, n_rows, y_block, out);
-          break;
-        case DType::kF16:
-          isa.matmul_f16(reinterpret_cast<const std::uint16_t*>(w), rows, in, x, n_rows, y_block, out);
-          break;
-        case DType::kBF16:
-          isa.matmul_bf16(reinterpret_cast<const std::uint16_t*>(w), rows, in, x, n_rows, y_block, out);
-          break;
-        case DType::kQ8_0:
-          isa.matmul_q8_0(reinterpret_cast<const BlockQ8_0*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        case DType::kQ4_0:
-          isa.matmul_q4_0(reinterpret_cast<const BlockQ4_0*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        case DType::kQ4_0x16: {
-          // Weights repacked for one table stay readable when another is forced later.
-          const auto matmul = isa.matmul_q4_0x16 != nullptr ? isa.matmul_q4_0x16 : portable_kernels()->matmul_q4_0x16;
-          matmul(reinterpret_cast<const BlockQ4_0x16*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        }
-        case DType::kQ8_0x16: {
-          const auto matmul = isa.matmul_q8_0x16 != nullptr ? isa.matmul_q8_0x16 : portable_kernels()->matmul_q8_0x16;
-          matmul(reinterpret_cast<const BlockQ8_0x16*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        }
-        case DType::kQ4_K:
-          isa.matmul_q4_K(reinterpret_cast<const BlockQ4_K*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        case DType::kQ6_K:
-          isa.matmul_q6_K(reinterpret_cast<const BlockQ6_K*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        case DType::kQ4_Kx16: {
-          const auto matmul = isa.matmul_q4_Kx16 != nullptr ? isa.matmul_q4_Kx16 : portable_kernels()->matmul_q4_Kx16;
-          matmul(reinterpret_cast<const BlockQ4_Kx16*>(w), rows, in, acts, n_rows, y_block, out);
-          break;
-        }
-      }
+    std::size_t j = 0;
+    for (std::int64_t item = item_begin; item < item_end; ++item) {
+      while (item >= first_block[j + 1]) ++j;
+      const TensorView& weight = *targets[j].weight;
+      const std::int64_t r0 = (item - first_block[j]) * row_block;
+      const std::int64_t rows = std::min(weight.dim(0), r0 + row_block) - r0;
+      weight_block(isa, x, n_rows, weight, acts, r0, rows, widened, targets[j].y);
+    }
+  });
+}
+
+// The input rows quantized for block-type weights of dtype `dtype`, or empty for float weights.
+struct QuantizedInput {
+  std::vector<std::int8_t> q;
+  std::vector<float> d;
+  std::vector<std::int32_t> sum;
+  std::vector<std::uint8_t> tiles;
+  QuantizedRows rows;
+};
+
+void quantize_input(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows, std::int64_t in,
+                    DType dtype, QuantizedInput& input) {
+  if (!dtype_is_quantized(dtype)) return;
+  const std::int64_t nb = in / kQuantBlock;
+  input.q.resize(static_cast<std::size_t>(n_rows * in));
+  input.d.resize(static_cast<std::size_t>(n_rows * nb));
+  input.sum.resize(input.d.size());
+  pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      isa.quantize_row(x + i * in, in, input.q.data() + i * in, input.d.data() + i * nb, input.sum.data() + i * nb);
+    }
+  });
+  input.rows = {input.q.data(), input.d.data(), input.sum.data()};
+  // Tables that multiply whole tiles of activation rows rearrange them once here.
+  const bool x16 = dtype == DType::kQ8_0x16 || dtype == DType::kQ4_0x16 || dtype == DType::kQ4_Kx16;
+  if (x16 && isa.tile_rows != nullptr && isa.tile_rows_bytes(n_rows, in) > 0) {
+    input.tiles.resize(isa.tile_rows_bytes(n_rows, in));
+    const auto tiles = static_cast<std::int64_t>(input.tiles.size() / isa.tile_rows_bytes(16, in));
+    pool.parallel_for(tiles, 1, [&](std::int64_t begin, std::int64_t end) {
+      isa.tile_rows(input.rows, in, begin, end, input.tiles.data());
+    });
+    input.rows.tiles = input.tiles.data();
+  }
+}
+
+void add_bias(ThreadPool& pool, const TensorView& bias, std::int64_t n_rows, std::int64_t out, float* y) {
+  const std::vector<float> bias_f32 = to_f32_vector(bias);
+  pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      for (std::int64_t r = 0; r < out; ++r) y[i * out + r] += bias_f32[static_cast<std::size_t>(r)];
     }
   });
 }
@@ -122,42 +191,17 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
   const IsaKernels& isa = active_kernels();
   const std::int64_t out = weight.dim(0);
   const std::int64_t in = weight.dim(1);
-  const std::size_t row_bytes = dtype_bytes(weight.dtype, in);
-  const auto* weight_bytes = static_cast<const std::uint8_t*>(weight.data);
 
   // Quantized weights multiply 8-bit activations: quantize every input row once.
-  QuantizedRows acts;
-  std::vector<std::int8_t> act_q;
-  std::vector<float> act_d;
-  std::vector<std::int32_t> act_sum;
-  std::vector<std::uint8_t> act_tiles;
-  if (dtype_is_quantized(weight.dtype)) {
-    const std::int64_t nb = in / kQuantBlock;
-    act_q.resize(static_cast<std::size_t>(n_rows * in));
-    act_d.resize(static_cast<std::size_t>(n_rows * nb));
-    act_sum.resize(act_d.size());
-    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        isa.quantize_row(x + i * in, in, act_q.data() + i * in, act_d.data() + i * nb, act_sum.data() + i * nb);
-      }
-    });
-    acts = {act_q.data(), act_d.data(), act_sum.data()};
-    // Tables that multiply whole tiles of activation rows rearrange them once here.
-    const bool x16 = weight.dtype == DType::kQ8_0x16 || weight.dtype == DType::kQ4_0x16 || weight.dtype == DType::kQ4_Kx16;
-    if (x16 && isa.tile_rows != nullptr && isa.tile_rows_bytes(n_rows, in) > 0) {
-      act_tiles.resize(isa.tile_rows_bytes(n_rows, in));
-      const auto tiles = static_cast<std::int64_t>(act_tiles.size() / isa.tile_rows_bytes(16, in));
-      pool.parallel_for(tiles, 1, [&](std::int64_t begin, std::int64_t end) {
-        isa.tile_rows(acts, in, begin, end, act_tiles.data());
-      });
-      acts.tiles = act_tiles.data();
-    }
-  }
+  QuantizedInput input;
+  quantize_input(pool, isa, x, n_rows, in, weight.dtype, input);
 
   // Tables with float tiles take f16 and bf16 weights times many input rows. The input rows are
   // rearranged once here, and the kernel converts each block of weight rows once.
   const bool float_weights = weight.dtype == DType::kF16 || weight.dtype == DType::kBF16;
   if (float_weights && n_rows >= kFloatTileMinRows && isa.matmul_float_tiles != nullptr) {
+    const std::size_t row_bytes = dtype_bytes(weight.dtype, in);
+    const auto* weight_bytes = static_cast<const std::uint8_t*>(weight.data);
     // Kept between calls, because a prompt's rows take megabytes and fresh pages cost page faults.
     thread_local std::vector<std::uint8_t> x_tiles;
     x_tiles.resize(std::max(x_tiles.size(), isa.float_tile_rows_bytes(n_rows, in) + 64));
@@ -179,16 +223,31 @@ void linear(ThreadPool& pool, const float* x, std::int64_t n_rows, const TensorV
       }
     });
   } else {
-    linear_blocks(pool, isa, x, n_rows, weight, acts, y);
+    const LinearTarget target{&weight, bias, y};
+    linear_blocks(pool, isa, x, n_rows, std::span<const LinearTarget>(&target, 1), input.rows);
   }
 
-  if (bias != nullptr) {
-    const std::vector<float> bias_f32 = to_f32_vector(*bias);
-    pool.parallel_for(n_rows, 8, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        for (std::int64_t r = 0; r < out; ++r) y[i * out + r] += bias_f32[static_cast<std::size_t>(r)];
-      }
-    });
+  if (bias != nullptr) add_bias(pool, *bias, n_rows, out, y);
+}
+
+void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::span<const LinearTarget> targets) {
+  if (targets.empty()) return;
+  const TensorView& first = *targets.front().weight;
+  bool shared = n_rows < kWidenMinRows;
+  for (const LinearTarget& target : targets) {
+    assert(target.weight->rank == 2 && target.weight->dim(1) == first.dim(1));
+    shared = shared && target.weight->dtype == first.dtype;
+  }
+  if (!shared) {
+    for (const LinearTarget& target : targets) linear(pool, x, n_rows, *target.weight, target.bias, target.y);
+    return;
+  }
+  const IsaKernels& isa = active_kernels();
+  QuantizedInput input;
+  quantize_input(pool, isa, x, n_rows, first.dim(1), first.dtype, input);
+  linear_blocks(pool, isa, x, n_rows, targets, input.rows);
+  for (const LinearTarget& target : targets) {
+    if (target.bias != nullptr) add_bias(pool, *target.bias, n_rows, target.weight->dim(0), target.y);
   }
 }
 

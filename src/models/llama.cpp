@@ -259,9 +259,10 @@ void LlamaModel::run_layer(ThreadPool& pool, std::int64_t index, std::vector<flo
   std::vector<float> normed(rows * hidden);
   kernels::rms_norm(pool, hidden_state.data(), n_tokens, hidden, layer.input_norm, eps, normed.data());
   std::vector<float> q(rows * q_dim), k(rows * kv_dim), v(rows * kv_dim);
-  kernels::linear(pool, normed.data(), n_tokens, layer.q_weight, bias_ptr(layer.q_bias), q.data());
-  kernels::linear(pool, normed.data(), n_tokens, layer.k_weight, bias_ptr(layer.k_bias), k.data());
-  kernels::linear(pool, normed.data(), n_tokens, layer.v_weight, bias_ptr(layer.v_bias), v.data());
+  const kernels::LinearTarget qkv[] = {{&layer.q_weight, bias_ptr(layer.q_bias), q.data()},
+                                       {&layer.k_weight, bias_ptr(layer.k_bias), k.data()},
+                                       {&layer.v_weight, bias_ptr(layer.v_bias), v.data()}};
+  kernels::linear_many(pool, normed.data(), n_tokens, qkv);
   // q is [n_tokens, n_heads, head_dim] and k is [n_tokens, n_kv_heads, head_dim]; the tables'
   // row 0 is position start_pos, so the kernel gets start position 0.
   kernels::rope_rotate_half(q.data(), n_tokens, n_heads, head_dim, 0, cos_table.data(), sin_table.data());
@@ -304,8 +305,9 @@ void LlamaModel::run_layer(ThreadPool& pool, std::int64_t index, std::vector<flo
   kernels::rms_norm(pool, hidden_state.data(), n_tokens, hidden, layer.post_attention_norm, eps, normed.data());
   const std::int64_t inner = config_.intermediate_size;
   std::vector<float> gate(rows * inner), up(rows * inner);
-  kernels::linear(pool, normed.data(), n_tokens, layer.gate_weight, bias_ptr(layer.gate_bias), gate.data());
-  kernels::linear(pool, normed.data(), n_tokens, layer.up_weight, bias_ptr(layer.up_bias), up.data());
+  const kernels::LinearTarget gate_up[] = {{&layer.gate_weight, bias_ptr(layer.gate_bias), gate.data()},
+                                           {&layer.up_weight, bias_ptr(layer.up_bias), up.data()}};
+  kernels::linear_many(pool, normed.data(), n_tokens, gate_up);
   kernels::silu_mul(pool, gate.data(), up.data(), n_tokens * inner);
   kernels::linear(pool, gate.data(), n_tokens, layer.down_weight, bias_ptr(layer.down_bias), normed.data());
   kernels::add(pool, hidden_state.data(), normed.data(), n_tokens * hidden);

@@ -593,6 +593,63 @@ TEST(KernelTables, HalfLinearAgreesBetweenDirectAndWidenedPaths) {
   }
 }
 
+// linear_many() gives exactly what linear() gives for each of its weights: with one input row
+// it shares the quantized input and one job among them, with more rows it calls linear().
+TEST(KernelTables, LinearManyEqualsLinearPerWeight) {
+  ThreadPool pool(3);
+  const std::int64_t n = 96;
+  const std::vector<float> x = random_values(static_cast<std::size_t>(5 * n), 41u, 2.0f);
+  const std::vector<float> bias = random_values(48, 42u);
+  const TensorView bias_view{DType::kF32, 1, {48, 0, 0, 0}, bias.data()};
+  // Three weights of one dtype (48, 16 and 32 rows, as q, k and v), then three of mixed dtypes.
+  const std::vector<std::vector<DType>> groups = {{DType::kF16, DType::kF16, DType::kF16},
+                                                  {DType::kQ8_0, DType::kQ8_0, DType::kQ8_0},
+                                                  {DType::kQ4_0, DType::kQ4_0, DType::kQ4_0},
+                                                  {DType::kQ4_0x16, DType::kQ4_0x16, DType::kQ4_0x16},
+                                                  {DType::kQ4_0, DType::kF16, DType::kQ8_0}};
+  const std::int64_t out_rows[] = {48, 16, 32};
+  for (const auto& types : groups) {
+    std::vector<TypedWeight> weights;
+    std::vector<TensorView> views;
+    for (std::size_t j = 0; j < types.size(); ++j) {
+      const std::uint32_t seed = 43u + static_cast<std::uint32_t>(j);
+      if (types[j] != DType::kQ4_0x16) {
+        weights.push_back(make_typed_weight(types[j], out_rows[j], n, seed));
+        continue;
+      }
+      // The interleaved layout that loading makes from Q4_0 weights.
+      TypedWeight plain = make_typed_weight(DType::kQ4_0, out_rows[j], n, seed);
+      TypedWeight packed = plain;
+      repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), out_rows[j], n / 32,
+                     reinterpret_cast<BlockQ4_0x16*>(packed.bytes.data()));
+      weights.push_back(packed);
+    }
+    for (std::size_t j = 0; j < types.size(); ++j) {
+      views.push_back(TensorView{types[j], 2, {out_rows[j], n, 0, 0}, weights[j].bytes.data()});
+    }
+    for (Isa isa : kAllIsas) {
+      ForcedIsa forced(isa);
+      if (!forced.ok()) continue;
+      for (std::int64_t n_rows : {std::int64_t{1}, std::int64_t{5}}) {
+        std::vector<std::vector<float>> fused(types.size()), separate(types.size());
+        std::vector<kernels::LinearTarget> targets;
+        for (std::size_t j = 0; j < types.size(); ++j) {
+          fused[j].assign(static_cast<std::size_t>(n_rows * out_rows[j]), NAN);
+          separate[j].assign(fused[j].size(), NAN);
+          const TensorView* bias_ptr = j == 0 ? &bias_view : nullptr;
+          targets.push_back({&views[j], bias_ptr, fused[j].data()});
+          kernels::linear(pool, x.data(), n_rows, views[j], bias_ptr, separate[j].data());
+        }
+        kernels::linear_many(pool, x.data(), n_rows, targets);
+        for (std::size_t j = 0; j < types.size(); ++j) {
+          EXPECT_EQ(fused[j], separate[j]) << kernels::isa_name(isa) << ", " << n_rows << " rows, weight " << j << " ("
+                                           << dtype_name(types[j]) << ")";
+        }
+      }
+    }
+  }
+}
+
 // ---- safetensors files written by `glimpse quantize` ------------------------------------------
 
 std::vector<std::uint8_t> quantized_file(const std::string& metadata, std::size_t stored_bytes) {
