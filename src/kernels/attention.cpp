@@ -235,6 +235,20 @@ void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
   for (; i < n; ++i) out[i] = f16_to_f32(in[i]);
 }
 
+// In a decode step the cache rows of a layer were last read a whole step earlier, so they come
+// from memory, and a few short runs of rows give the hardware prefetchers little to follow.
+// When a job's keys and values are small, all their cache lines are requested up front, which
+// lets the memory system fetch them in parallel rather than a short run at a time.
+constexpr std::int64_t kPrefetchAllBytes = 64 * 1024;
+
+void prefetch_rows(const void* keys, const void* values, std::int64_t bytes) {
+  if (bytes <= 0 || bytes > kPrefetchAllBytes) return;
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) {
+    __builtin_prefetch(static_cast<const char*>(keys) + offset);
+    __builtin_prefetch(static_cast<const char*>(values) + offset);
+  }
+}
+
 // ---- jobs --------------------------------------------------------------------------------------
 
 // Scratch of one thread, sized by the job and tile shapes only (and by kMatrixMaxRows).
@@ -331,6 +345,8 @@ void run_job(const float* q, const T* keys, const T* values, std::int64_t head_s
 
   // The last token of the block has the most visible rows. No row at or past rows_end is read.
   const std::int64_t rows_end = std::min(job.row_end, visible_rows(shape, job.t_end - 1));
+  prefetch_rows(keys + job.row_begin * head_dim, values + job.row_begin * head_dim,
+                (rows_end - job.row_begin) * head_dim * static_cast<std::int64_t>(sizeof(T)));
   for (std::int64_t tile_begin = job.row_begin; tile_begin < rows_end; tile_begin += tile_rows) {
     const std::int64_t tile_end = std::min(rows_end, tile_begin + tile_rows);
     const auto fold_tile = [&](const auto* tile_keys, const auto* tile_values, bool tile_cached) {

@@ -299,6 +299,32 @@ void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, voi
   });
 }
 
+namespace {
+
+// The sum of x[i]^2 in double precision. The AVX2 path keeps four sums of four doubles each, so
+// the order of the additions differs from the scalar loop's, by far less than a float's rounding.
+double sum_of_squares(const float* x, std::int64_t n) {
+  std::int64_t i = 0;
+  double total = 0.0;
+#ifdef GLIMPSE_KERNELS_AVX2
+  __m256d sums[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+  for (; i + 16 <= n; i += 16) {
+    for (int k = 0; k < 4; ++k) {
+      const __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * k));
+      sums[k] = _mm256_fmadd_pd(v, v, sums[k]);
+    }
+  }
+  const __m256d sum = _mm256_add_pd(_mm256_add_pd(sums[0], sums[1]), _mm256_add_pd(sums[2], sums[3]));
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, sum);
+  total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#endif
+  for (; i < n; ++i) total += static_cast<double>(x[i]) * x[i];
+  return total;
+}
+
+}  // namespace
+
 void rms_norm(ThreadPool& pool, const float* x, std::int64_t n_rows, std::int64_t dim,
               const TensorView& weight, float eps, float* y) {
   const std::vector<float> w = to_f32_vector(weight);
@@ -306,8 +332,7 @@ void rms_norm(ThreadPool& pool, const float* x, std::int64_t n_rows, std::int64_
     for (std::int64_t row = begin; row < end; ++row) {
       const float* in = x + row * dim;
       float* out = y + row * dim;
-      double sum_squares = 0.0;
-      for (std::int64_t i = 0; i < dim; ++i) sum_squares += static_cast<double>(in[i]) * in[i];
+      const double sum_squares = sum_of_squares(in, dim);
       const float inv_rms =
           static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(dim) + eps));
       for (std::int64_t i = 0; i < dim; ++i) out[i] = in[i] * inv_rms * w[static_cast<std::size_t>(i)];
