@@ -30,10 +30,10 @@ struct LinearTarget {
   float* y = nullptr;
 };
 
-// linear() for several weights of the same input width over one input, with the same results.
-// Decode-shaped calls (fewer than 4 rows) whose weights share a dtype quantize x once and split
-// all the weights' rows among the threads in one job, so the threads wait for each other once
-// instead of once per weight. Other calls run linear() for each target in turn.
+// Runs linear() for several weights of the same input width over one input, with the same
+// results. Decode-shaped calls (fewer than 4 rows) whose weights share a dtype quantize x once
+// and split all the weights' rows among the threads in one job, so the threads wait for each
+// other once instead of once per weight. Other calls run linear() for each target in turn.
 void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::span<const LinearTarget> targets);
 
 // Quantizes every row of `weight` (last dimension a multiple of the block size of `type`: 32 for

@@ -122,7 +122,7 @@ std::int64_t row_block_for(std::int64_t n_rows) { return n_rows >= kWidenMinRows
 void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows,
                    std::span<const LinearTarget> targets, const QuantizedRows& acts) {
   const std::int64_t row_block = row_block_for(n_rows);
-  // first_block[j]: the first work item of target j; the last entry is the total.
+  // first_block[j] is the first work item of target j, and the last entry is the total.
   std::vector<std::int64_t> first_block(targets.size() + 1, 0);
   for (std::size_t j = 0; j < targets.size(); ++j) {
     first_block[j + 1] = first_block[j] + (targets[j].weight->dim(0) + row_block - 1) / row_block;
@@ -140,7 +140,7 @@ void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std:
   });
 }
 
-// The input rows quantized for block-type weights of dtype `dtype`, or empty for float weights.
+// Input rows quantized for block-type weights, with the buffers that hold them.
 struct QuantizedInput {
   std::vector<std::int8_t> q;
   std::vector<float> d;
@@ -149,6 +149,8 @@ struct QuantizedInput {
   QuantizedRows rows;
 };
 
+// Quantizes the n_rows rows of x for weights of `dtype` into `input`, and rearranges them into
+// tiles where the table multiplies whole tiles. Leaves `input` empty for float dtypes.
 void quantize_input(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows, std::int64_t in,
                     DType dtype, QuantizedInput& input) {
   if (!dtype_is_quantized(dtype)) return;
@@ -235,7 +237,8 @@ void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::spa
   const TensorView& first = *targets.front().weight;
   bool shared = n_rows < kWidenMinRows;
   for (const LinearTarget& target : targets) {
-    assert(target.weight->rank == 2 && target.weight->dim(1) == first.dim(1));
+    assert(target.weight->rank == 2);
+    assert(target.weight->dim(1) == first.dim(1));
     shared = shared && target.weight->dtype == first.dtype;
   }
   if (!shared) {
