@@ -58,7 +58,8 @@ void weight_block(const IsaKernels& isa, const float* x, std::int64_t n_rows, co
                   float* y) {
   const std::int64_t out = weight.dim(0);
   const std::int64_t in = weight.dim(1);
-  const std::uint8_t* w = static_cast<const std::uint8_t*>(weight.data) + static_cast<std::size_t>(r0) * dtype_bytes(weight.dtype, in);
+  const std::uint8_t* w =
+      static_cast<const std::uint8_t*>(weight.data) + static_cast<std::size_t>(r0) * dtype_bytes(weight.dtype, in);
   float* y_block = y + r0;
   if (n_rows >= kWidenMinRows && (weight.dtype == DType::kF16 || weight.dtype == DType::kBF16)) {
     widened.resize(static_cast<std::size_t>(rows * in));
@@ -113,7 +114,9 @@ void weight_block(const IsaKernels& isa, const float* x, std::int64_t n_rows, co
 }
 
 // Weight rows per job of linear_blocks(): 16 for decode-shaped calls, 64 for prefill-shaped ones.
-std::int64_t row_block_for(std::int64_t n_rows) { return n_rows >= kWidenMinRows ? kPrefillRowBlock : kWeightRowBlock; }
+std::int64_t row_block_for(std::int64_t n_rows) {
+  return n_rows >= kWidenMinRows ? kPrefillRowBlock : kWeightRowBlock;
+}
 
 // Multiplies the input rows by the weights of every target, one block of weight rows per work
 // item, all in one job. Each item reads its rows once and multiplies every input row. The
