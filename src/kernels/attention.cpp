@@ -237,15 +237,16 @@ void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
 
 // In a decode step the cache rows of a layer were last read a whole step earlier, so they come
 // from memory, and a few short runs of rows give the hardware prefetchers little to follow.
-// When a job's keys and values are small, all their cache lines are requested up front, which
-// lets the memory system fetch them in parallel rather than a short run at a time.
-constexpr std::int64_t kPrefetchAllBytes = 64 * 1024;
+// When a job's keys and values are small, all their cache lines are requested into L2 up front
+// (256 KiB do not fit in L1), so the memory system fetches them in parallel rather than a short
+// run at a time.
+constexpr std::int64_t kPrefetchAllBytes = 256 * 1024;
 
 void prefetch_rows(const void* keys, const void* values, std::int64_t bytes) {
   if (bytes <= 0 || bytes > kPrefetchAllBytes) return;
   for (std::int64_t offset = 0; offset < bytes; offset += 64) {
-    __builtin_prefetch(static_cast<const char*>(keys) + offset);
-    __builtin_prefetch(static_cast<const char*>(values) + offset);
+    __builtin_prefetch(static_cast<const char*>(keys) + offset, 0, 2);
+    __builtin_prefetch(static_cast<const char*>(values) + offset, 0, 2);
   }
 }
 
