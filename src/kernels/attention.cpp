@@ -237,9 +237,8 @@ void f16_row_to_f32(const std::uint16_t* in, std::int64_t n, float* out) {
 
 // In a decode step the cache rows of a layer were last read a whole step earlier, so they come
 // from memory, and a few short runs of rows give the hardware prefetchers little to follow.
-// When a job's keys and values are small, all their cache lines are requested into L2 up front
-// (256 KiB do not fit in L1), so the memory system fetches them in parallel rather than a short
-// run at a time.
+// prefetch_rows() therefore requests all the cache lines of a small job into L2 up front, where
+// 256 KiB fit and L1 is too small. The memory system then fetches them in parallel.
 constexpr std::int64_t kPrefetchAllBytes = 256 * 1024;
 
 void prefetch_rows(const void* keys, const void* values, std::int64_t bytes) {

@@ -177,9 +177,9 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
 // bandwidth, so they also ask for the bytes kPrefetchBytes ahead of those they read. The likely
 // cause, not confirmed with counters, is that hardware prefetchers stop at 4 KiB page
 // boundaries, and a 2048-wide f16 row is one page. The prefetches go to L2 (hint T1), 4 KiB
-// ahead: against L1 at 2 KiB, which came first, that made Q4_0 decoding 10-20 % faster on the
-// 1.1B and 7B shapes, and f16 and Q8_0 decoding no slower (docs/PERFORMANCE.md). Prefetches
-// past the end of a weight do not fault, so the last rows need no special case.
+// ahead. Compared with L1 at 2 KiB, that made Q4_0 decoding 10-20 % faster on the 1.1B and 7B
+// shapes and f16 and Q8_0 decoding no slower (docs/PERFORMANCE.md). Prefetches past the end
+// of a weight do not fault, so the last rows need no special case.
 constexpr std::size_t kPrefetchBytes = 4096;
 
 // Prefetches the cache lines of [p, p + bytes) shifted kPrefetchBytes ahead.

@@ -29,8 +29,8 @@ constexpr std::int64_t kPrefillRowBlock = 64;
 // being converted inside every dot product.
 constexpr std::int64_t kWidenMinRows = 4;
 
-// Norm weights and biases are read once per call, so f16 and bf16 go through the table's
-// vector conversion rather than convert_to_f32's scalar loop.
+// Returns the tensor's values as floats. Norms and biases widen their weights on every call, so
+// f16 and bf16 go through the table's vector conversion instead of convert_to_f32's scalar loop.
 std::vector<float> to_f32_vector(const TensorView& tensor) {
   std::vector<float> values(static_cast<std::size_t>(tensor.numel()));
   const auto* bits = static_cast<const std::uint16_t*>(tensor.data);
@@ -50,8 +50,8 @@ void for_elements(ThreadPool& pool, std::int64_t n, Body body) {
   pool.parallel_for(n, 1 << 14, [&](std::int64_t begin, std::int64_t end) { body(begin, end); });
 }
 
-// Multiplies the input rows by weight rows [r0, r0 + rows), which lie at `w`, into y[:, r0..].
-// With several input rows, f16 and bf16 rows are first widened into `widened` so that the float
+// Multiplies the input rows by rows [r0, r0 + rows) of `weight` into columns r0.. of y. With
+// several input rows, f16 and bf16 rows are first widened into `widened`, so that the float
 // tiles reuse them from cache.
 void weight_block(const IsaKernels& isa, const float* x, std::int64_t n_rows, const TensorView& weight,
                   const QuantizedRows& acts, std::int64_t r0, std::int64_t rows, std::vector<float>& widened,
@@ -118,10 +118,9 @@ std::int64_t row_block_for(std::int64_t n_rows) {
   return n_rows >= kWidenMinRows ? kPrefillRowBlock : kWeightRowBlock;
 }
 
-// Multiplies the input rows by the weights of every target, one block of weight rows per work
-// item, all in one job. Each item reads its rows once and multiplies every input row. The
-// targets share x, n_rows and acts, so their weights have one input width and, when quantized,
-// one dtype.
+// Multiplies the input rows by the weights of every target in one pool job, one block of weight
+// rows per work item. Each item reads its rows once and multiplies every input row. All targets
+// use x and acts, so their weights have one input width and, when quantized, one dtype.
 void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std::int64_t n_rows,
                    std::span<const LinearTarget> targets, const QuantizedRows& acts) {
   const std::int64_t row_block = row_block_for(n_rows);
@@ -143,7 +142,7 @@ void linear_blocks(ThreadPool& pool, const IsaKernels& isa, const float* x, std:
   });
 }
 
-// Input rows quantized for block-type weights, with the buffers that hold them.
+// Input rows quantized for block-type weights: the buffers and the view of them in `rows`.
 struct QuantizedInput {
   std::vector<std::int8_t> q;
   std::vector<float> d;
@@ -307,8 +306,9 @@ void quantize_weight(ThreadPool& pool, const TensorView& weight, DType type, voi
 
 namespace {
 
-// The sum of x[i]^2 in double precision. The AVX2 path keeps four sums of four doubles each, so
-// the order of the additions differs from the scalar loop's, by far less than a float's rounding.
+// Returns the sum of x[i]^2 in double precision. The AVX2 path keeps four sums of four doubles,
+// so its order of additions differs from the scalar loop's. The results differ far less than a
+// float's rounding (each square is exact in double).
 double sum_of_squares(const float* x, std::int64_t n) {
   std::int64_t i = 0;
   double total = 0.0;

@@ -593,8 +593,8 @@ TEST(KernelTables, HalfLinearAgreesBetweenDirectAndWidenedPaths) {
   }
 }
 
-// linear_many() gives exactly what linear() gives for each of its weights: with one input row
-// it shares the quantized input and one job among them, with more rows it calls linear().
+// linear_many() gives exactly what linear() gives for each of its weights. With one input row
+// the weights share the quantized input and one job, and with five rows it calls linear().
 TEST(KernelTables, LinearManyEqualsLinearPerWeight) {
   ThreadPool pool(3);
   const std::int64_t n = 96;
