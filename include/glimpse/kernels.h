@@ -36,6 +36,15 @@ struct LinearTarget {
 // other once instead of once per weight. Other calls run linear() for each target in turn.
 void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::span<const LinearTarget> targets);
 
+// gate.y[n_rows, out] = silu(x @ gate^T + gate bias) * (x @ up^T + up bias), the gated input of a
+// Llama-style MLP, equal to linear_many() over the two weights followed by silu_mul(). up.y
+// receives the up projection. The fused path takes decode-shaped calls (fewer than 4 rows)
+// without biases, with two weights of one dtype and shape. Each work item multiplies a block of
+// gate rows and the same block of up rows, then applies the gate to them, so the gate needs no
+// pass of its own.
+void linear_gated(ThreadPool& pool, const float* x, std::int64_t n_rows, const LinearTarget& gate,
+                  const LinearTarget& up);
+
 // Quantizes every row of `weight` (last dimension a multiple of the block size of `type`: 32 for
 // Q8_0 and Q4_0, 256 for Q4_K and Q6_K) into `type` at `out`, which has room for
 // dtype_bytes(type, weight.numel()) bytes. The bytes are those of llama.cpp's reference

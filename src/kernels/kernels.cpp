@@ -445,6 +445,40 @@ void silu_mul(ThreadPool& pool, float* gate, const float* up, std::int64_t n) {
   });
 }
 
+void linear_gated(ThreadPool& pool, const float* x, std::int64_t n_rows, const LinearTarget& gate,
+                  const LinearTarget& up) {
+  const TensorView& gate_weight = *gate.weight;
+  const TensorView& up_weight = *up.weight;
+  const std::int64_t out = gate_weight.dim(0);
+  const bool fused = n_rows < kWidenMinRows && gate.bias == nullptr && up.bias == nullptr &&
+                     up_weight.dtype == gate_weight.dtype && up_weight.dim(0) == out &&
+                     up_weight.dim(1) == gate_weight.dim(1);
+  if (!fused) {
+    const LinearTarget targets[] = {gate, up};
+    linear_many(pool, x, n_rows, targets);
+    silu_mul(pool, gate.y, up.y, n_rows * out);
+    return;
+  }
+  const IsaKernels& isa = active_kernels();
+  QuantizedInput input;
+  quantize_input(pool, isa, x, n_rows, gate_weight.dim(1), gate_weight.dtype, input);
+  const std::int64_t row_block = row_block_for(n_rows);
+  pool.parallel_for((out + row_block - 1) / row_block, 1, [&](std::int64_t item_begin, std::int64_t item_end) {
+    thread_local std::vector<float> widened;
+    for (std::int64_t item = item_begin; item < item_end; ++item) {
+      const std::int64_t r0 = item * row_block;
+      const std::int64_t rows = std::min(out, r0 + row_block) - r0;
+      weight_block(isa, x, n_rows, gate_weight, input.rows, r0, rows, widened, gate.y);
+      weight_block(isa, x, n_rows, up_weight, input.rows, r0, rows, widened, up.y);
+      for (std::int64_t i = 0; i < n_rows; ++i) {
+        float* g = gate.y + i * out;
+        scaled_silu(g, r0, r0 + rows, 1.0f);
+        for (std::int64_t r = r0; r < r0 + rows; ++r) g[r] *= up.y[i * out + r];
+      }
+    }
+  });
+}
+
 void add(ThreadPool& pool, float* x, const float* y, std::int64_t n) {
   for_elements(pool, n, [x, y](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) x[i] += y[i];

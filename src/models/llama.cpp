@@ -305,10 +305,8 @@ void LlamaModel::run_layer(ThreadPool& pool, std::int64_t index, std::vector<flo
   kernels::rms_norm(pool, hidden_state.data(), n_tokens, hidden, layer.post_attention_norm, eps, normed.data());
   const std::int64_t inner = config_.intermediate_size;
   std::vector<float> gate(rows * inner), up(rows * inner);
-  const kernels::LinearTarget gate_up[] = {{&layer.gate_weight, bias_ptr(layer.gate_bias), gate.data()},
-                                           {&layer.up_weight, bias_ptr(layer.up_bias), up.data()}};
-  kernels::linear_many(pool, normed.data(), n_tokens, gate_up);
-  kernels::silu_mul(pool, gate.data(), up.data(), n_tokens * inner);
+  kernels::linear_gated(pool, normed.data(), n_tokens, {&layer.gate_weight, bias_ptr(layer.gate_bias), gate.data()},
+                        {&layer.up_weight, bias_ptr(layer.up_bias), up.data()});
   kernels::linear(pool, gate.data(), n_tokens, layer.down_weight, bias_ptr(layer.down_bias), normed.data());
   kernels::add(pool, hidden_state.data(), normed.data(), n_tokens * hidden);
 }

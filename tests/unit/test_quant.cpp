@@ -595,6 +595,16 @@ TEST(KernelTables, HalfLinearAgreesBetweenDirectAndWidenedPaths) {
 
 // linear_many() gives exactly what linear() gives for each of its weights. With one input row
 // the weights share the quantized input and one job, and with five rows it calls linear().
+// A weight of `type` as loading leaves it: Q4_0x16 is made from Q4_0 weights by repacking.
+TypedWeight make_loaded_weight(DType type, std::int64_t out, std::int64_t n, std::uint32_t seed) {
+  if (type != DType::kQ4_0x16) return make_typed_weight(type, out, n, seed);
+  const TypedWeight plain = make_typed_weight(DType::kQ4_0, out, n, seed);
+  TypedWeight packed = plain;
+  repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), out, n / 32,
+                 reinterpret_cast<BlockQ4_0x16*>(packed.bytes.data()));
+  return packed;
+}
+
 TEST(KernelTables, LinearManyEqualsLinearPerWeight) {
   ThreadPool pool(3);
   const std::int64_t n = 96;
@@ -612,17 +622,7 @@ TEST(KernelTables, LinearManyEqualsLinearPerWeight) {
     std::vector<TypedWeight> weights;
     std::vector<TensorView> views;
     for (std::size_t j = 0; j < types.size(); ++j) {
-      const std::uint32_t seed = 43u + static_cast<std::uint32_t>(j);
-      if (types[j] != DType::kQ4_0x16) {
-        weights.push_back(make_typed_weight(types[j], out_rows[j], n, seed));
-        continue;
-      }
-      // The interleaved layout that loading makes from Q4_0 weights.
-      TypedWeight plain = make_typed_weight(DType::kQ4_0, out_rows[j], n, seed);
-      TypedWeight packed = plain;
-      repack_q4_0x16(reinterpret_cast<const BlockQ4_0*>(plain.bytes.data()), out_rows[j], n / 32,
-                     reinterpret_cast<BlockQ4_0x16*>(packed.bytes.data()));
-      weights.push_back(packed);
+      weights.push_back(make_loaded_weight(types[j], out_rows[j], n, 43u + static_cast<std::uint32_t>(j)));
     }
     for (std::size_t j = 0; j < types.size(); ++j) {
       views.push_back(TensorView{types[j], 2, {out_rows[j], n, 0, 0}, weights[j].bytes.data()});
@@ -644,6 +644,52 @@ TEST(KernelTables, LinearManyEqualsLinearPerWeight) {
         for (std::size_t j = 0; j < types.size(); ++j) {
           EXPECT_EQ(fused[j], separate[j]) << kernels::isa_name(isa) << ", " << n_rows << " rows, weight " << j << " ("
                                            << dtype_name(types[j]) << ")";
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelTables, LinearGatedEqualsLinearManyThenSiluMul) {
+  ThreadPool pool(3);
+  const std::int64_t n = 96;
+  const std::vector<float> x = random_values(static_cast<std::size_t>(5 * n), 51u, 2.0f);
+  const std::vector<float> bias = random_values(48, 52u);
+  const TensorView bias_view{DType::kF32, 1, {48, 0, 0, 0}, bias.data()};
+  struct Case {
+    DType gate_type;
+    DType up_type;
+    std::int64_t out;
+    bool with_bias;  // a bias, or mixed dtypes, take the unfused path
+  };
+  const Case cases[] = {{DType::kF16, DType::kF16, 48, false},       {DType::kQ8_0, DType::kQ8_0, 48, false},
+                        {DType::kQ4_0x16, DType::kQ4_0x16, 48, false}, {DType::kQ8_0, DType::kQ8_0, 44, false},
+                        {DType::kF16, DType::kF16, 48, true},        {DType::kQ4_0, DType::kQ8_0, 48, false}};
+  for (const Case& c : cases) {
+    const TypedWeight gate_weight = make_loaded_weight(c.gate_type, c.out, n, 53u);
+    const TypedWeight up_weight = make_loaded_weight(c.up_type, c.out, n, 54u);
+    const TensorView gate{c.gate_type, 2, {c.out, n, 0, 0}, gate_weight.bytes.data()};
+    const TensorView up{c.up_type, 2, {c.out, n, 0, 0}, up_weight.bytes.data()};
+    const TensorView* gate_bias = c.with_bias ? &bias_view : nullptr;
+    for (Isa isa : kAllIsas) {
+      ForcedIsa forced(isa);
+      if (!forced.ok()) continue;
+      for (std::int64_t n_rows : {std::int64_t{1}, std::int64_t{2}, std::int64_t{5}}) {
+        const auto size = static_cast<std::size_t>(n_rows * c.out);
+        std::vector<float> gated(size, NAN), gated_up(size, NAN), expected(size, NAN), expected_up(size, NAN);
+        kernels::linear_gated(pool, x.data(), n_rows, {&gate, gate_bias, gated.data()}, {&up, nullptr, gated_up.data()});
+        const kernels::LinearTarget targets[] = {{&gate, gate_bias, expected.data()}, {&up, nullptr, expected_up.data()}};
+        kernels::linear_many(pool, x.data(), n_rows, targets);
+        EXPECT_EQ(gated_up, expected_up) << kernels::isa_name(isa) << ", " << n_rows << " rows";
+        kernels::silu_mul(pool, expected.data(), expected_up.data(), n_rows * c.out);
+        // SiLU runs over each row's blocks here and over the whole buffer in silu_mul, so a row
+        // whose length is not a multiple of 8 may take the vector exp where the other takes std::exp.
+        for (std::size_t i = 0; i < size; ++i) {
+          ASSERT_NEAR(gated[i], expected[i], 1e-6f * (1.0f + std::fabs(expected[i])))
+              << kernels::isa_name(isa) << ", " << dtype_name(c.gate_type) << ", " << n_rows << " rows, value " << i;
+        }
+        if (c.out % 8 == 0) {
+          EXPECT_EQ(gated, expected) << kernels::isa_name(isa) << ", " << n_rows << " rows";
         }
       }
     }
