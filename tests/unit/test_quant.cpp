@@ -338,7 +338,9 @@ TEST(KernelTables, FloatMatmulMatchesScalarReferenceInEveryTable) {
   for (const IsaKernels* table : runnable_tables()) {
     for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (const auto [m, rows, n] : {std::tuple{1, 7, 40}, {1, 16, 8}, {3, 5, 33}, {4, 2, 64}, {5, 9, 100}, {9, 3, 7}, {17, 6, 129},
-                                            {13, 16, 64}, {24, 33, 48}, {40, 16, 16}}) {
+                                            {13, 16, 64}, {24, 33, 48}, {40, 16, 16},
+                                            // rows over 8192 values, which some tables take several at a time
+                                            {1, 6, 8210}, {2, 9, 8193}}) {
         const TypedWeight w = make_typed_weight(type, rows, n, 100u + static_cast<std::uint32_t>(rows * n));
         const std::vector<float> x = random_values(static_cast<std::size_t>(m * n), 7u + static_cast<std::uint32_t>(m));
         std::vector<float> y(static_cast<std::size_t>(m * rows), NAN);
