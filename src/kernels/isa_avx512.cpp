@@ -251,10 +251,11 @@ void half_rows_dot_512(const float* x, const std::uint16_t* w, std::int64_t n, f
   for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
-// Rows longer than kManyRowsWidth values (x over 32 KiB) go four at a time: x then no longer
-// stays in the 48 KiB L1 while the weights stream through it, and each x load serves four rows.
-// In glimpse_bench_kernels (one row, f16, LLaVA-1.5-7B's down projection: 4096 x 11008) that
-// read 46-53 GB/s instead of 34-35 GB/s. Shorter rows read faster one at a time.
+// Rows longer than kManyRowsWidth values (x over 32 KiB) go four at a time. Such an x does not
+// stay in a 48 KiB L1 while the weights stream through it, and each x load then serves four
+// rows. In glimpse_bench_kernels on a 2-core Xeon VM (one row, f16, LLaVA-1.5-7B's down
+// projection: 4096 x 11008, weights left in its 480 MiB L3 between iterations) the weights read
+// at 46-53 GB/s instead of 34-35 GB/s. Shorter rows read faster one at a time there.
 constexpr std::int64_t kManyRowsWidth = 8192;
 
 template <bool kBf16>
