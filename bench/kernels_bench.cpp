@@ -94,7 +94,7 @@ BENCHMARK(BM_Linear)
     // TinyLlama-1.1B's decode shapes: attention (2048 and 256 rows), MLP, and down projection.
     ->ArgsProduct({{1}, {2048, 256, 5632}, {2048}, {1, 3, 4, 5, 6}, {-1}})
     ->ArgsProduct({{1}, {2048}, {5632}, {1, 3, 4, 5, 6}, {-1}})
-    // LLaVA-1.5-7B's down projection in f16, whose rows the AVX-512 kernels take four at a time.
+    // LLaVA-1.5-7B's down projection in f16. The AVX-512 kernels take its long rows four at a time.
     ->ArgsProduct({{1}, {4096}, {11008}, {1}, {-1}})
     // A prefill of the LLaVA prompt (600 positions) at the 7B attention shape.
     ->ArgsProduct({{600}, {4096}, {4096}, {0, 1, 3, 4, 5, 6, 7, 8, 9}, {-1}})

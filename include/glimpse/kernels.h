@@ -36,10 +36,10 @@ struct LinearTarget {
 // other once instead of once per weight. Other calls run linear() for each target in turn.
 void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::span<const LinearTarget> targets);
 
-// gate.y[n_rows, out] = silu(x @ gate^T + gate bias) * (x @ up^T + up bias), the gated input of a
-// Llama-style MLP. up.y receives the up projection. The results equal those of linear_many() over
-// the two weights followed by silu_mul(), except that with several rows and `out` not a multiple
-// of 8, SiLU may round a few values differently in the last bits. The fused path takes decode-shaped calls (fewer than 4 rows)
+// Computes the gated input of a Llama-style MLP into gate.y[n_rows, out]:
+// silu(x @ gate^T + gate bias) * (x @ up^T + up bias), with the up projection left in up.y.
+// The results equal linear_many() over the two weights followed by silu_mul(). With several rows
+// and `out` not a multiple of 8, SiLU may round a few values differently in the last bits. The fused path takes decode-shaped calls (fewer than 4 rows)
 // without biases, with two weights of one dtype and shape. Each work item multiplies a block of
 // gate rows and the same block of up rows, then applies the gate to them, so the gate needs no
 // pass of its own.

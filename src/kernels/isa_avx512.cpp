@@ -188,45 +188,42 @@ inline void prefetch_ahead(const void* p, std::size_t bytes) {
   for (std::size_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(ahead + offset, _MM_HINT_T1);
 }
 
+// Widens 16 f16 or bf16 values to float32.
+template <bool kBf16>
+__m512 widen_half(__m256i bits) {
+  if constexpr (kBf16) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  } else {
+    return _mm512_cvtph_ps(bits);
+  }
+}
+
 // One x row against one f16 or bf16 weight row, 64 elements per step in four independent sums:
 // a single sequential stream per weight row, which the hardware prefetcher follows well.
 template <bool kBf16>
 float half_row_dot_512(const float* x, const std::uint16_t* w, std::int64_t n) {
-  auto widen = [](__m256i bits) {
-    if constexpr (kBf16) {
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-    } else {
-      return _mm512_cvtph_ps(bits);
-    }
-  };
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   std::int64_t k = 0;
   for (; k + 64 <= n; k += 64) {
     prefetch_ahead(w + k, 64 * sizeof(std::uint16_t));
     for (int u = 0; u < 4; ++u) {
       const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + k + 16 * u));
-      acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16 * u), widen(bits), acc[u]);
+      acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16 * u), widen_half<kBf16>(bits), acc[u]);
     }
   }
   for (; k < n; k += 16) {
     const std::int64_t left = n - k;
     const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
     const __m256i bits = _mm256_maskz_loadu_epi16(mask, w + k);
-    acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + k), widen(bits), acc[0]);
+    acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + k), widen_half<kBf16>(bits), acc[0]);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
-// x against R consecutive weight rows at once: each 16 values of x are loaded once for the R rows.
+// Computes y[r] = x · row r for R consecutive f16 or bf16 weight rows, loading each 16 values of
+// x once for all R rows.
 template <bool kBf16, int R>
 void half_rows_dot_512(const float* x, const std::uint16_t* w, std::int64_t n, float* y) {
-  auto widen = [](__m256i bits) {
-    if constexpr (kBf16) {
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-    } else {
-      return _mm512_cvtph_ps(bits);
-    }
-  };
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   std::int64_t k = 0;
@@ -235,9 +232,9 @@ void half_rows_dot_512(const float* x, const std::uint16_t* w, std::int64_t n, f
     const __m512 x0 = _mm512_loadu_ps(x + k);
     const __m512 x1 = _mm512_loadu_ps(x + k + 16);
     for (int r = 0; r < R; ++r) {
-      const std::uint16_t* row = w + r * n + k;
-      acc[r][0] = _mm512_fmadd_ps(x0, widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row))), acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x1, widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16))), acc[r][1]);
+      const auto* row = reinterpret_cast<const __m256i*>(w + r * n + k);
+      acc[r][0] = _mm512_fmadd_ps(x0, widen_half<kBf16>(_mm256_loadu_si256(row)), acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x1, widen_half<kBf16>(_mm256_loadu_si256(row + 1)), acc[r][1]);
     }
   }
   for (; k < n; k += 16) {
@@ -245,17 +242,17 @@ void half_rows_dot_512(const float* x, const std::uint16_t* w, std::int64_t n, f
     const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u);
     const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
     for (int r = 0; r < R; ++r) {
-      acc[r][0] = _mm512_fmadd_ps(xv, widen(_mm256_maskz_loadu_epi16(mask, w + r * n + k)), acc[r][0]);
+      const __m512 values = widen_half<kBf16>(_mm256_maskz_loadu_epi16(mask, w + r * n + k));
+      acc[r][0] = _mm512_fmadd_ps(xv, values, acc[r][0]);
     }
   }
   for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
-// Rows longer than kManyRowsWidth values (x over 32 KiB) go four at a time. Such an x does not
-// stay in a 48 KiB L1 while the weights stream through it, and each x load then serves four
-// rows. In glimpse_bench_kernels on a 2-core Xeon VM (one row, f16, LLaVA-1.5-7B's down
-// projection: 4096 x 11008, weights left in its 480 MiB L3 between iterations) the weights read
-// at 46-53 GB/s instead of 34-35 GB/s. Shorter rows read faster one at a time there.
+// Rows longer than kManyRowsWidth values go four at a time, because an x over 32 KiB does not
+// stay in a 48 KiB L1 while the weights stream through it. In glimpse_bench_kernels on a 2-core
+// Xeon VM, the 7B down projection in f16 (4096 x 11008, weights resident in its 480 MiB L3) then
+// read 46-53 GB/s instead of 34-35 GB/s. Shorter rows read faster one at a time there.
 constexpr std::int64_t kManyRowsWidth = 8192;
 
 template <bool kBf16>
