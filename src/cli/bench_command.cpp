@@ -247,7 +247,9 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
 // Measures memory read bandwidth: every thread of `pool` reads its share of a bandwidth_mib MiB
 // buffer sequentially, for several passes. Returns the best pass in bytes per second, and all passes.
 // The buffer is allocated like the weights that loading quantizes or repacks (2 MiB huge pages
-// where the kernel gives them), so the bound compares like with like.
+// where the kernel gives them), and the loop requests each cache line 3 KiB ahead into L2, as
+// the decode kernels do, so the bound compares like with like. Without that prefetch the loop
+// read 3-8 % less on a 2-core Xeon VM (docs/PERFORMANCE.md), and the bound was that much low.
 Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
   const std::size_t bytes = static_cast<std::size_t>(args.bandwidth_mib) << 20;
   const std::size_t words = bytes / sizeof(std::uint64_t);
@@ -259,6 +261,8 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
 
   auto* data = reinterpret_cast<std::uint64_t*>(buffer.get());
   const std::int64_t chunk = 1 << 16;  // words per work item: 512 KiB
+  constexpr std::size_t kLineWords = 64 / sizeof(std::uint64_t);
+  constexpr std::size_t kPrefetchWords = 3072 / sizeof(std::uint64_t);
   const auto n_chunks = static_cast<std::int64_t>((words + chunk - 1) / chunk);
   pool.parallel_for(n_chunks, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t c = begin; c < end; ++c) {
@@ -279,11 +283,12 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
         const std::size_t n = std::min<std::size_t>(chunk, words - static_cast<std::size_t>(c) * chunk);
         std::uint64_t a = 0, b = 0, d = 0, e = 0;
         std::size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-          a += p[i];
-          b += p[i + 1];
-          d += p[i + 2];
-          e += p[i + 3];
+        for (; i + kLineWords <= n; i += kLineWords) {
+          __builtin_prefetch(p + i + kPrefetchWords, 0, 2);  // past the end it is dropped, not a fault
+          a += p[i] + p[i + 4];
+          b += p[i + 1] + p[i + 5];
+          d += p[i + 2] + p[i + 6];
+          e += p[i + 3] + p[i + 7];
         }
         for (; i < n; ++i) a += p[i];
         sums[static_cast<std::size_t>(c)] = a + b + d + e;
