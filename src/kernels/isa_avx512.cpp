@@ -179,7 +179,7 @@ void matmul_f32_512(const float* w, std::int64_t rows, std::int64_t n, const flo
 // boundaries, and a 2048-wide f16 row is one page. The prefetches go to L2 (hint T1), 3 KiB
 // ahead. Compared with L1 at 2 KiB, 4 KiB ahead made Q4_0 decoding 10-20 % faster on the 1.1B
 // and 7B shapes and f16 and Q8_0 decoding no slower (docs/PERFORMANCE.md). 3 KiB then beat
-// 4 KiB by 2-3 % on Q4_0 and Q8_0 decoding (f16 unchanged); in a scratch loop over Q4_0x16
+// 4 KiB by 2-3 % on Q4_0 and Q8_0 decoding, with f16 unchanged. In a scratch loop over Q4_0x16
 // groups, 2 KiB and 3.5-5 KiB were slower than 3 KiB. A likely reason, also unconfirmed: 3 KiB
 // is about what one core's share of the bandwidth brings in during one memory latency, and
 // further ahead more lines are in flight than L2 keeps track of. Prefetches past the end of a
