@@ -249,7 +249,7 @@ Result<json> measure_memory(const BenchArgs& args, const GlobalOptions& global) 
 // The buffer is allocated like the weights that loading quantizes or repacks (2 MiB huge pages
 // where the kernel gives them), and the loop requests each cache line 3 KiB ahead into L2, as
 // the decode kernels do, so the bound compares like with like. Without that prefetch the loop
-// read 5-9 % less on a 2-core Xeon VM (docs/PERFORMANCE.md), and the bound was that much low.
+// read 5-9 % less on a 2-core Xeon VM (docs/PERFORMANCE.md), and the bound that much lower.
 Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
   const std::size_t bytes = static_cast<std::size_t>(args.bandwidth_mib) << 20;
   const std::size_t words = bytes / sizeof(std::uint64_t);
