@@ -39,10 +39,10 @@ void linear_many(ThreadPool& pool, const float* x, std::int64_t n_rows, std::spa
 // Computes the gated input of a Llama-style MLP into gate.y[n_rows, out]:
 // silu(x @ gate^T + gate bias) * (x @ up^T + up bias), with the up projection left in up.y.
 // The results equal linear_many() over the two weights followed by silu_mul(). With several rows
-// and `out` not a multiple of 8, SiLU may round a few values differently in the last bits. The fused path takes decode-shaped calls (fewer than 4 rows)
-// without biases, with two weights of one dtype and shape. Each work item multiplies a block of
-// gate rows and the same block of up rows, then applies the gate to them, so the gate needs no
-// pass of its own.
+// and `out` not a multiple of 8, SiLU may round a few values differently in the last bits.
+// The fused path takes decode-shaped calls (fewer than 4 rows) without biases, with two weights
+// of one dtype and shape. Each work item multiplies a block of gate rows and the same block of
+// up rows, then applies the gate to them, so the gate needs no pass of its own.
 void linear_gated(ThreadPool& pool, const float* x, std::int64_t n_rows, const LinearTarget& gate,
                   const LinearTarget& up);
 

@@ -284,7 +284,7 @@ Result<json> measure_bandwidth(const BenchArgs& args, ThreadPool& pool) {
         std::uint64_t a = 0, b = 0, d = 0, e = 0;
         std::size_t i = 0;
         for (; i + kLineWords <= n; i += kLineWords) {
-          __builtin_prefetch(p + i + kPrefetchWords, 0, 2);  // past the end it is dropped, not a fault
+          __builtin_prefetch(p + i + kPrefetchWords, 0, 2);  // a prefetch past the end does not fault
           a += p[i] + p[i + 4];
           b += p[i + 1] + p[i + 5];
           d += p[i + 2] + p[i + 6];
